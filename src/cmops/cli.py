@@ -1,0 +1,159 @@
+"""The ``cmops`` command. Parses options and wires calls; heavy imports happen inside commands
+so that ``cmops --help`` starts fast."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import NoReturn
+
+import click
+
+from cmops.errors import EXIT_BUG, EXIT_FINDINGS, EXIT_USAGE, CmopsError
+
+
+class Context:
+    def __init__(self, root: Path | None, color: bool, verbose: int) -> None:
+        self._root = root
+        self.color = color
+        self.verbose = verbose
+
+    @property
+    def root(self) -> Path:
+        from cmops.workspace import find_root
+
+        if self._root is not None:
+            if not (self._root / "cmops.yaml").is_file():
+                from cmops.errors import ConfigError
+
+                raise ConfigError(f"--root {self._root}: there is no cmops.yaml in it")
+            return self._root.resolve()
+        return find_root(Path.cwd())
+
+
+pass_ctx = click.make_pass_decorator(Context)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option("--root", type=click.Path(file_okay=False, path_type=Path),
+              help="Workspace directory (default: the nearest folder with cmops.yaml).")
+@click.option("--no-color", is_flag=True, help="Plain output without colours.")
+@click.option("-v", "--verbose", count=True, help="More detail; shows tracebacks of internal bugs.")
+@click.version_option(package_name="cmops")
+@click.pass_context
+def cli(ctx: click.Context, root: Path | None, no_color: bool, verbose: int) -> None:
+    """cmops: your brand's posts, calendars and response policies as files in git,
+    checked before review and published on time.
+
+    Start with 'cmops init DIR', then 'cmops validate' inside it.
+    """
+    color = not no_color and sys.stdout.isatty()
+    ctx.obj = Context(root, color, verbose)
+
+
+@cli.command()
+@click.argument("directory", required=False, default=".",
+                type=click.Path(file_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Write into a folder that already has files.")
+def init(directory: Path, force: bool) -> None:
+    """Create a working example workspace in DIRECTORY (default: here).
+
+    It validates cleanly and publishes to the built-in feed channel without any account.
+    """
+    from cmops.scaffold import write_workspace
+
+    written = write_workspace(directory, force=force)
+    click.echo(f"Created a cmops workspace in {directory} ({len(written)} files).")
+    click.echo("Next: cd into it, run 'cmops validate', then 'cmops preview <post id>'.")
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=str))
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "github"]), default="text",
+              show_default=True, help="text for people, json for tools, github for annotations.")
+@click.option("--strict", is_flag=True, help="Warnings fail too.")
+@click.option("--changed-since", "ref", metavar="REF",
+              help="Only report on files changed since this git ref (plus the workspace-wide "
+                   "rules they can break, such as cadence and duplicates).")
+@pass_ctx
+def validate(obj: Context, paths: tuple[str, ...], fmt: str, strict: bool, ref: str | None) -> None:
+    """Check posts, calendars and policies; report every problem with file and line.
+
+    Exit code 0 when clean, 1 when there are errors (or warnings with --strict).
+    """
+    from cmops import render, validation
+
+    root = obj.root
+    only: list[str] | None = None
+    if paths:
+        only = validation.relative_paths(root, paths)
+    if ref is not None:
+        changed = validation.changed_since(root, ref)
+        only = changed if only is None else [p for p in changed if any(
+            p == o or p.startswith(o.rstrip("/") + "/") or o == "." for o in only)]
+    result = validation.run(root, only)
+    output = render.render(result.findings, fmt, color=obj.color)
+    if output:
+        click.echo(output)
+    if fmt == "text":
+        click.echo(render.summary(result.findings, result.checked), err=bool(result.findings))
+    if result.failed(strict):
+        sys.exit(EXIT_FINDINGS)
+
+
+@cli.command()
+@click.argument("post")
+@click.option("--channel", "channels", multiple=True, metavar="ID",
+              help="Only this channel (repeatable).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True, help="Output format.")
+@pass_ctx
+def preview(obj: Context, post: str, channels: tuple[str, ...], fmt: str) -> None:
+    """Show how each channel will publish POST: parts, lengths, time and media.
+
+    POST is a post id (its path under content/posts/ without .md) or a path to the file.
+    """
+    from cmops.preview import preview_post
+
+    click.echo(preview_post(obj.root, post, list(channels), fmt))
+
+
+@cli.command()
+@click.option("--from", "start", metavar="DATE", help="First day, YYYY-MM-DD (default: today).")
+@click.option("--to", "end", metavar="DATE", help="Last day, YYYY-MM-DD (default: 30 days on).")
+@click.option("--format", "fmt", type=click.Choice(["text", "ics"]), default="text",
+              show_default=True, help="text by day, or ics for Google Calendar / Thunderbird.")
+@pass_ctx
+def calendar(obj: Context, start: str | None, end: str | None, fmt: str) -> None:
+    """The publishing schedule by day, in the workspace's time zone."""
+    from cmops.calendar import show_calendar
+
+    click.echo(show_calendar(obj.root, start, end, fmt), nl=fmt != "ics")
+
+
+def main(argv: list[str] | None = None) -> NoReturn:
+    """Entry point: one handler decides how every failure looks and which exit code it gets."""
+    verbose = any(a in ("-v", "--verbose") or (a.startswith("-v") and set(a[1:]) == {"v"})
+                  for a in (argv if argv is not None else sys.argv[1:]))
+    try:
+        code = cli.main(args=argv, prog_name="cmops", standalone_mode=False)
+    except CmopsError as exc:
+        click.echo(f"cmops: {exc.format_message()}", err=True)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(EXIT_USAGE)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(EXIT_USAGE)
+    except (KeyboardInterrupt, BrokenPipeError):
+        sys.exit(EXIT_USAGE)
+    except Exception as exc:
+        if verbose:
+            raise
+        click.echo(f"cmops: internal error: {type(exc).__name__}: {exc}\n"
+                   "This is a bug in cmops; run again with -v for details and report it.", err=True)
+        sys.exit(EXIT_BUG)
+    sys.exit(code if isinstance(code, int) else 0)
+
+

@@ -1,0 +1,95 @@
+"""JSON Schemas (2020-12) shipped in the package; validation errors become findings."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError, best_match
+
+from cmops.findings import Finding
+from cmops.yamlfile import Document
+
+#: Schema name -> workspace files it describes (used by ``init`` for editor hints).
+SCHEMAS = {
+    "cmops": "cmops.yaml",
+    "post": "content/posts/**/*.md",
+    "calendar": "content/calendars/*.yaml",
+    "responses": "policies/responses.yaml",
+    "response-tests": "policies/tests/*.yaml",
+    "voice": "policies/voice.yaml",
+    "approvals": "policies/approvals.yaml",
+}
+
+_CODES = {
+    "additionalProperties": "schema.unknown-key",
+    "required": "schema.required",
+    "type": "schema.type",
+    "enum": "schema.enum",
+    "const": "schema.enum",
+    "pattern": "schema.pattern",
+    "propertyNames": "schema.bad-name",
+}
+
+
+def schema_text(name: str) -> str:
+    return resources.files("cmops.schemas").joinpath(f"{name}.schema.json").read_text("utf-8")
+
+
+@cache
+def validator(name: str) -> Draft202012Validator:
+    schema = json.loads(schema_text(name))
+    return Draft202012Validator(schema)
+
+
+def validate(doc: Document, name: str) -> list[Finding]:
+    """Findings for every schema violation in ``doc``, each at its line."""
+    check = validator(name)
+    if check.is_valid(doc.data):
+        return []
+    findings = []
+    for error in check.iter_errors(doc.data):
+        findings.extend(_to_findings(doc, error))
+    return sorted(set(findings))
+
+
+def _to_findings(doc: Document, error: ValidationError) -> list[Finding]:
+    if error.validator in ("oneOf", "anyOf", "allOf", "if", "then") and error.context:
+        best = best_match(error.context)
+        if best is not None:
+            return _to_findings(doc, best)
+    path = list(error.absolute_path)
+    code = _CODES.get(str(error.validator), f"schema.{error.validator}")
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        allowed = set(error.schema.get("properties", {})) if isinstance(error.schema, dict) else set()
+        findings = []
+        for key in error.instance:
+            if key not in allowed:
+                hint = f"; allowed: {', '.join(sorted(allowed))}" if allowed else ""
+                findings.append(
+                    doc.finding(
+                        [*path, key], code, f"unknown key {key!r} in {_where(path)}{hint}", key=True
+                    )
+                )
+        if findings:
+            return findings
+    if error.validator == "propertyNames":
+        return [doc.finding(path, code, f"{_where(path)}: {error.message}")]
+    return [doc.finding(path, code, f"{_where(path)}: {_message(error)}")]
+
+
+def _where(path: list[Any]) -> str:
+    return ".".join(str(p) for p in path) if path else "top level"
+
+
+def _message(error: ValidationError) -> str:
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    if error.validator == "pattern" and "description" in schema:
+        return f"{error.instance!r} is not valid. {schema['description']}"
+    if error.validator == "enum":
+        options = ", ".join(str(v) for v in schema.get("enum", []))
+        return f"{error.instance!r} is not one of: {options}"
+    return error.message

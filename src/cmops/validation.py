@@ -1,0 +1,96 @@
+"""The validate use case: load, check, and narrow findings to what the user asked about."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from cmops.errors import UsageError
+from cmops.findings import Finding
+
+#: Files whose change can affect every post: a change to one of them re-checks everything.
+GLOBAL_PREFIXES = ("cmops.yaml", "content/calendars/", "policies/")
+
+
+@dataclass
+class Result:
+    findings: list[Finding]
+    checked: int
+
+    def failed(self, strict: bool) -> bool:
+        return any(f.is_error or strict for f in self.findings)
+
+
+def run(root: Path, only: Iterable[str] | None = None) -> Result:
+    """Validate the whole workspace; with ``only`` (workspace-relative paths or folders), keep
+    findings in those files and the whole-workspace ones they take part in."""
+    from cmops import checks, workspace
+
+    space, findings = workspace.load(root)
+    findings.extend(checks.run_all(space))
+    checked = _count_files(root)
+    if only is not None:
+        selected = list(only)
+        if not any(s == "." or s.startswith(GLOBAL_PREFIXES) for s in selected):
+            findings = [f for f in findings if _selected(f, selected)]
+    return Result(sorted(set(findings)), checked)
+
+
+def _selected(finding: Finding, selected: list[str]) -> bool:
+    return any(_under(name, s) for name in (finding.file, *finding.related) for s in selected)
+
+
+def _under(name: str, selection: str) -> bool:
+    selection = selection.rstrip("/")
+    return name == selection or name.startswith(selection + "/")
+
+
+def _count_files(root: Path) -> int:
+    from cmops.posts import POSTS_DIR
+    from cmops.workspace import CALENDARS_DIR, SETTINGS_FILE
+
+    count = int((root / SETTINGS_FILE).is_file())
+    for folder in (POSTS_DIR, CALENDARS_DIR, "policies"):
+        base = root / folder
+        if base.is_dir():
+            count += sum(1 for p in base.rglob("*") if p.suffix in (".md", ".yaml", ".yml"))
+    return count
+
+
+def relative_paths(root: Path, paths: Iterable[str]) -> list[str]:
+    """Command-line paths (relative to the current directory) as workspace-relative paths."""
+    result = []
+    for raw in paths:
+        path = Path(raw).resolve()
+        if not path.exists():
+            raise UsageError(f"{raw}: no such file or directory")
+        if not path.is_relative_to(root):
+            raise UsageError(f"{raw} is outside the workspace {root}")
+        result.append(path.relative_to(root).as_posix() or ".")
+    return result
+
+
+def changed_since(root: Path, ref: str) -> list[str]:
+    """Files changed since ``ref`` (committed, staged, unstaged and untracked)."""
+    def git(*args: str) -> str:
+        try:
+            done = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True,
+                                  check=False, timeout=60)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise UsageError(f"--changed-since needs git: {exc}") from None
+        if done.returncode != 0:
+            raise UsageError(f"--changed-since {ref}: git says: {done.stderr.strip()}")
+        return done.stdout
+
+    try:
+        git("rev-parse", "--verify", "--quiet", ref + "^{commit}")
+    except UsageError:
+        raise UsageError(
+            f"--changed-since {ref}: no such commit or branch here (in CI, fetch it first, "
+            "e.g. actions/checkout with fetch-depth: 0)"
+        ) from None
+    names = git("diff", "--name-only", "--relative", ref, "--").splitlines()
+    names += git("ls-files", "--others", "--exclude-standard").splitlines()
+    return sorted(set(names))

@@ -1,0 +1,208 @@
+"""Finding and loading the workspace's files. Everything wrong becomes a finding."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from cmops import schedule, schema, yamlfile
+from cmops.errors import ConfigError
+from cmops.findings import Finding
+from cmops.model import (
+    DEFAULT_GRACE,
+    DEFAULT_LOOKAHEAD,
+    Blackout,
+    Cadence,
+    Campaign,
+    Channel,
+    Settings,
+    Slot,
+    Workspace,
+)
+from cmops.posts import POSTS_DIR, load_post
+from cmops.sources import read_text
+from cmops.yamlfile import Document
+
+SETTINGS_FILE = "cmops.yaml"
+CALENDARS_DIR = "content/calendars"
+POLICIES = {"voice": "policies/voice.yaml", "approvals": "policies/approvals.yaml",
+            "responses": "policies/responses.yaml"}
+REPLIES_DIR = "policies/replies"
+POLICY_TESTS_DIR = "policies/tests"
+
+
+def find_root(start: Path) -> Path:
+    """The nearest directory at or above ``start`` holding cmops.yaml."""
+    start = start.resolve()
+    for candidate in (start, *start.parents):
+        if (candidate / SETTINGS_FILE).is_file():
+            return candidate
+    raise ConfigError(
+        f"no {SETTINGS_FILE} found in {start} or above; run 'cmops init' to create a workspace, "
+        "or pass --root DIR"
+    )
+
+
+def rel(root: Path, path: Path) -> str:
+    return path.relative_to(root).as_posix()
+
+
+def files(root: Path, folder: str, suffixes: tuple[str, ...], recursive: bool) -> Iterator[Path]:
+    base = root / folder
+    if not base.is_dir():
+        return iter(())
+    found = base.rglob("*") if recursive else base.glob("*")
+    return iter(sorted(p for p in found if p.suffix in suffixes and p.is_file()))
+
+
+def load_yaml_file(root: Path, path: Path, schema_name: str) -> tuple[Document | None, list[Finding]]:
+    """Read, parse and schema-check one YAML file; ``None`` unless it is schema-valid."""
+    name = rel(root, path)
+    text, findings = read_text(path, name)
+    if text is None:
+        return None, findings
+    doc, findings = yamlfile.load(text, name)
+    if doc is None:
+        return None, findings
+    if doc.data is None:
+        doc.data = {}
+    schema_findings = schema.validate(doc, schema_name)
+    findings.extend(schema_findings)
+    return (None if schema_findings else doc), findings
+
+
+def load(root: Path) -> tuple[Workspace, list[Finding]]:
+    findings: list[Finding] = []
+    settings_path = root / SETTINGS_FILE
+    if not settings_path.is_file():
+        raise ConfigError(f"{settings_path} does not exist; run 'cmops init {root}' to create one")
+    doc, found = load_yaml_file(root, settings_path, "cmops")
+    findings.extend(found)
+    settings = None
+    if doc is not None:
+        settings, found = build_settings(doc)
+        findings.extend(found)
+    workspace = Workspace(root=root, settings=settings)
+    for path in files(root, POSTS_DIR, (".md",), recursive=True):
+        name = rel(root, path)
+        text, found = read_text(path, name)
+        findings.extend(found)
+        if text is not None:
+            post, found = load_post(text, name, settings)
+            findings.extend(found)
+            if post is not None:
+                workspace.posts.append(post)
+    zone = settings.zone if settings else schedule.zone("UTC")
+    assert zone is not None
+    for path in files(root, CALENDARS_DIR, (".yaml", ".yml"), recursive=False):
+        doc, found = load_yaml_file(root, path, "calendar")
+        findings.extend(found)
+        if doc is not None:
+            findings.extend(_add_calendar(workspace, doc, zone))
+    for attr, name in POLICIES.items():
+        path = root / name
+        if path.is_file():
+            doc, found = load_yaml_file(root, path, attr)
+            findings.extend(found)
+            setattr(workspace, attr, doc)
+    for path in files(root, POLICY_TESTS_DIR, (".yaml", ".yml"), recursive=False):
+        doc, found = load_yaml_file(root, path, "response-tests")
+        findings.extend(found)
+        if doc is not None:
+            workspace.response_tests.append(doc)
+    workspace.replies = {p.stem for p in files(root, REPLIES_DIR, (".md",), recursive=False)}
+    return workspace, findings
+
+
+def build_settings(doc: Document) -> tuple[Settings, list[Finding]]:
+    findings: list[Finding] = []
+    data: dict[str, Any] = doc.data
+    default_zone = _zone(doc, ["timezone"], data["timezone"], findings)
+    channels = {}
+    for channel_id, options in data["channels"].items():
+        zone = default_zone
+        if "timezone" in options:
+            zone = _zone(doc, ["channels", channel_id, "timezone"], options["timezone"], findings)
+        channels[channel_id] = Channel(
+            channel_id, options["platform"], zone,
+            options.get("language", data.get("language")), options,
+        )
+    publishing = data.get("publishing", {})
+    durations = []
+    for key, default in (("lookahead", DEFAULT_LOOKAHEAD), ("grace", DEFAULT_GRACE)):
+        durations.append(schedule.parse_duration(publishing[key]) if key in publishing else default)
+    settings = Settings(
+        data["name"], default_zone, data.get("language"), channels, durations[0], durations[1], doc
+    )
+    return settings, findings
+
+
+def _zone(doc: Document, path: list[str | int], name: str, findings: list[Finding]) -> Any:
+    zone = schedule.zone(name)
+    if zone is None:
+        findings.append(
+            doc.finding(
+                path, "zone.invalid",
+                f"{name!r} is not an IANA time zone; use a name like Europe/Berlin, "
+                "America/New_York or UTC",
+            )
+        )
+        zone = schedule.zone("UTC")
+    return zone
+
+
+def _add_calendar(workspace: Workspace, doc: Document, zone: Any) -> list[Finding]:
+    findings: list[Finding] = []
+    data: dict[str, Any] = doc.data
+
+    def instant(path: list[str | int], value: str, end: bool = False) -> Any:
+        try:
+            return schedule.parse_instant(str(value), zone, end_of_day=end)
+        except schedule.TimeProblem as problem:
+            findings.append(doc.finding(path, problem.code, str(problem)))
+            return None
+
+    for cid, item in data.get("campaigns", {}).items():
+        if cid in workspace.campaigns:
+            other = workspace.campaigns[cid].doc.file
+            findings.append(
+                doc.finding(["campaigns", cid], "calendar.duplicate-campaign",
+                            f"campaign {cid!r} is also defined in {other}", key=True)
+            )
+            continue
+        start = instant(["campaigns", cid, "start"], item["start"])
+        end = instant(["campaigns", cid, "end"], item["end"], end=True)
+        if start and end and end <= start:
+            findings.append(doc.finding(["campaigns", cid, "end"], "calendar.bad-window",
+                                        f"campaign {cid!r} ends before it starts"))
+        workspace.campaigns[cid] = Campaign(
+            cid, item.get("name", cid), start, end, item.get("channels"), item.get("goals", []), doc
+        )
+    for index, item in enumerate(data.get("blackouts", [])):
+        start = instant(["blackouts", index, "start"], item["start"])
+        end = instant(["blackouts", index, "end"], item["end"], end=True)
+        if start and end:
+            if end <= start:
+                findings.append(doc.finding(["blackouts", index, "end"], "calendar.bad-window",
+                                            "blackout ends before it starts"))
+            name = item.get("name") or item.get("reason") or f"blackout {index + 1}"
+            workspace.blackouts.append(Blackout(name, start, end, item.get("channels"), index, doc))
+    for index, item in enumerate(data.get("cadence", [])):
+        gap = schedule.parse_duration(item["min_gap"]) if "min_gap" in item else None
+        workspace.cadence.append(Cadence(item.get("channels"), item.get("max_per_day"), gap,
+                                         item.get("severity", "error"), index, doc))
+    for item in data.get("slots", []):
+        workspace.slots.append(Slot(item["name"], item["weekdays"], item["time"], item.get("channels")))
+    return findings
+
+
+def load_for_command(root: Path) -> tuple[Workspace, list[Finding]]:
+    """Load for commands other than validate: unusable settings stop the command (exit 2)."""
+    space, findings = load(root)
+    if space.settings is None:
+        from cmops.render import render
+
+        problems = render([f for f in findings if f.file == SETTINGS_FILE], "text")
+        raise ConfigError(f"{SETTINGS_FILE} has problems; fix them first:\n{problems}")
+    return space, findings

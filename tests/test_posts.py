@@ -1,0 +1,101 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from factory import Space, make_space
+
+from cmops.posts import resolve_media, split_front_matter, split_parts
+
+
+@pytest.fixture
+def space(tmp_path: Path) -> Space:
+    return make_space(tmp_path)
+
+
+def test_thread_parts_split_on_separator_lines_with_their_line_numbers() -> None:
+    parts = split_parts("First part.\n\n---\n\nSecond\nstill second.\n---\nThird.\n", 5)
+    assert [(p.index, p.text, p.line) for p in parts] == [
+        (0, "First part.", 5),
+        (1, "Second\nstill second.", 9),
+        (2, "Third.", 12),
+    ]
+
+
+def test_trailing_separator_does_not_make_an_empty_part() -> None:
+    assert [p.text for p in split_parts("One.\n---\n\n", 1)] == ["One."]
+
+
+def test_front_matter_split_reports_body_line() -> None:
+    split = split_front_matter("---\nchannels: [a]\ntags: [x]\n---\nBody\n", "p.md")
+    assert split == ("channels: [a]\ntags: [x]\n", 2, "Body\n", 5)
+
+
+@pytest.mark.parametrize(
+    ("post", "written", "expected"),
+    [
+        ("content/posts/a/b.md", "../../media/x.png", "content/media/x.png"),
+        ("content/posts/b.md", "/content/media/x.png", "content/media/x.png"),
+        ("content/posts/b.md", "../../../../etc/passwd", None),
+        ("content/posts/b.md", "../../../x.png", None),
+        ("content/posts/b.md", "..\\..\\x.png", None),
+    ],
+)
+def test_media_paths_resolve_inside_the_workspace_only(post: str, written: str, expected: str | None) -> None:
+    assert resolve_media(post, written) == expected
+
+
+def test_unknown_channel_points_at_the_list_item(space: Space) -> None:
+    space.post("a", """\
+        channels:
+          - bsky
+          - bksy
+        publish_at: 2026-12-01 09:30
+    """)
+    findings = space.findings()
+    assert [(f.line, f.column, f.path, f.code) for f in findings] == [
+        (4, 5, "$.channels[1]", "post.unknown-channel")
+    ]
+    assert "'bksy'" in findings[0].message and "bsky" in findings[0].message
+
+
+def test_schema_error_names_the_key_and_line(space: Space) -> None:
+    space.post("a", """\
+        channels: [bsky]
+        publsh_at: 2026-12-01 09:30
+        status: live
+    """)
+    assert space.codes() == [
+        ("content/posts/a.md", 3, "schema.unknown-key"),
+        ("content/posts/a.md", 4, "schema.enum"),
+    ]
+
+
+def test_unused_variant_is_a_warning(space: Space) -> None:
+    space.post("a", """\
+        channels: [bsky]
+        variants:
+          masto: {text: "Hi Mastodon"}
+    """)
+    [finding] = space.findings()
+    assert (finding.line, finding.code, finding.severity) == (4, "post.unused-variant", "warning")
+
+
+def test_local_time_is_read_in_each_channels_zone(space: Space) -> None:
+    from cmops import workspace
+
+    space.post("a", "channels: [bsky, bsky-us]\npublish_at: 2026-12-01 09:30\n")
+    loaded, findings = workspace.load(space.root)
+    assert findings == []
+    [post] = loaded.posts
+    times = {c: r.publish_at.isoformat() for c, r in post.renditions.items() if r.publish_at}
+    assert times == {"bsky": "2026-12-01T09:30:00+01:00", "bsky-us": "2026-12-01T09:30:00-05:00"}
+
+
+def test_offset_time_is_one_instant_everywhere(space: Space) -> None:
+    from cmops import workspace
+
+    space.post("a", "channels: [bsky, bsky-us]\npublish_at: 2026-12-01T09:30:00+01:00\n")
+    loaded, _ = workspace.load(space.root)
+    instants = {r.publish_at for r in loaded.posts[0].renditions.values()}
+    assert len(instants) == 1
