@@ -52,7 +52,8 @@ def split_parts(body: str, first_line: int) -> list[Part]:
             while leading < len(chunk) and not chunk[leading].strip():
                 leading += 1
             text = "\n".join(chunk).strip()
-            parts.append(Part(len(parts), text, first_line + start + leading))
+            offset = leading if text else 0
+            parts.append(Part(len(parts), text, first_line + start + offset))
             start = number + 1
     # A trailing separator or trailing blank lines do not make an empty last part.
     while len(parts) > 1 and not parts[-1].text:

@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+import pytest
+
+from cmops.text import measure
+
+
+@pytest.mark.parametrize(
+    ("text", "length"),
+    [
+        ("hello", 5),
+        ("Hütte", 5),  # precomposed
+        ("Hu\u0308tte", 5),  # u + combining diaeresis is one grapheme
+        ("👩\u200d👩\u200d👧", 1),  # family emoji: one cluster of five code points
+        ("🇩🇪🇺🇸", 2),  # two flags
+        ("a\r\nb", 3),
+    ],
+)
+def test_bluesky_counts_grapheme_clusters(text: str, length: int) -> None:
+    assert measure(text, "bluesky").length == length
+
+
+def test_mastodon_counts_every_url_as_23() -> None:
+    long_url = "https://example.com/" + "a" * 100
+    assert measure(f"see {long_url}", "mastodon").length == 4 + 23
+    assert measure("see https://x.co", "mastodon").length == 4 + 23
+
+
+def test_mastodon_counts_remote_mentions_by_username_only() -> None:
+    assert measure("hi @alice@mastodon.social", "mastodon").length == len("hi @alice")
+
+
+def test_mastodon_counts_the_content_warning() -> None:
+    assert measure("body", "mastodon", spoiler="CW: spoilers").length == 4 + 12
+
+
+def test_mastodon_does_not_shorten_urls_without_scheme() -> None:
+    assert measure("acme.example/winter", "mastodon").length == len("acme.example/winter")
+
+
+def test_x_uses_twitter_weighting() -> None:
+    # CJK characters weigh 2, URLs 23.
+    assert measure("日本語", "x").length == 6
+    assert measure("go https://example.com/" + "a" * 80, "x").length == 3 + 23
+    assert measure("a" * 281, "x").over == 1
+
+
+def test_limits_and_overage() -> None:
+    m = measure("é" * 301, "bluesky")
+    assert (m.length, m.limit, m.over, m.unit) == (301, 300, 1, "graphemes")
+    assert measure("x" * 10_000, "feed").over == 0
