@@ -7,6 +7,7 @@ import zlib
 from pathlib import Path
 
 import pytest
+
 from factory import Space, make_space
 
 CALENDAR = """\

@@ -3,9 +3,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from factory import Space, make_space
 
 from cmops.posts import resolve_media, split_front_matter, split_parts
+from factory import Space, make_space
 
 
 @pytest.fixture

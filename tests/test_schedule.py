@@ -1,14 +1,14 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from cmops import schedule
 from cmops.schedule import TimeProblem, parse_duration, parse_instant
 
-BERLIN = schedule.zone("Europe/Berlin")
-assert BERLIN is not None
+BERLIN = ZoneInfo("Europe/Berlin")
 
 
 def test_local_time_is_interpreted_in_the_zone() -> None:

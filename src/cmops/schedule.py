@@ -31,7 +31,10 @@ def parse_duration(text: str) -> timedelta:
     if not _DURATION_FULL.match(text):
         raise TimeProblem("time.bad-duration", f"{text!r} is not a duration like 15m, 2h, 1d or 1h30m")
     seconds = sum(float(n) * _UNITS[u] for n, u in _DURATION.findall(text))
-    return timedelta(seconds=seconds)
+    try:
+        return timedelta(seconds=seconds)
+    except OverflowError:
+        raise TimeProblem("time.bad-duration", f"{text[:40]!r} is far too long a duration") from None
 
 
 @cache
