@@ -99,3 +99,13 @@ def test_offset_time_is_one_instant_everywhere(space: Space) -> None:
     loaded, _ = workspace.load(space.root)
     instants = {r.publish_at for r in loaded.posts[0].renditions.values()}
     assert len(instants) == 1
+
+
+def test_post_linked_from_outside_the_workspace_is_not_read(
+    space: Space, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    outside = tmp_path_factory.mktemp("outside") / "secret.md"
+    outside.write_text("---\nchannels: [bsky]\n---\nsecret\n")
+    (space.root / "content/posts").mkdir(parents=True)
+    (space.root / "content/posts/leak.md").symlink_to(outside)
+    assert space.codes() == [("content/posts/leak.md", 1, "file.outside-workspace")]

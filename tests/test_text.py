@@ -49,3 +49,31 @@ def test_limits_and_overage() -> None:
     m = measure("é" * 301, "bluesky")
     assert (m.length, m.limit, m.over, m.unit) == (301, 300, 1, "graphemes")
     assert measure("x" * 10_000, "feed").over == 0
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Grüße aus der Hütte 🎉 ☃ — «quotes» 日本語",  # no joining code points: the fast path
+        "한국어",  # precomposed Hangul syllables (LV/LVT)
+        "\u1100\u1161\u11a8",  # conjoining jamo: one syllable
+        "👍🏽 and 🇩🇪 and क्षि and e\u0301",
+        "tab\there\r\nand\x7f",
+    ],
+)
+def test_grapheme_fast_path_agrees_with_full_segmentation(text: str) -> None:
+    import regex
+
+    assert measure(text, "bluesky").length == len(regex.findall(r"\X", text))
+
+
+def test_mastodon_url_counting_matches_twitter_text_on_the_whole_text() -> None:
+    from twitter_text.extract_urls import extract_urls_with_indices
+
+    text = ("Links: https://example.com/a, (https://example.org/b?x=1). "
+            "Nope:https://example.net/c and ftp://example.com and https://acme.example/local "
+            "end https://example.com/a")
+    spans = [f["indices"] for f in extract_urls_with_indices(text, False)]
+    expected = len(text) - sum(end - start for start, end in spans) + 23 * len(spans)
+    assert len(spans) == 4
+    assert measure(text, "mastodon").length == expected

@@ -39,9 +39,13 @@ def _day(text: str | None, default: date, option: str) -> date:
     if text is None:
         return default
     try:
-        return date.fromisoformat(text)
+        day = date.fromisoformat(text)
     except ValueError:
         raise UsageError(f"{option} {text!r}: write a date as YYYY-MM-DD") from None
+    if not schedule.FIRST_YEAR <= day.year <= schedule.LAST_YEAR:
+        raise UsageError(f"{option} {text}: pick a date between the years {schedule.FIRST_YEAR} "
+                         f"and {schedule.LAST_YEAR}")
+    return day
 
 
 def show_calendar(root: Path, start_text: str | None, end_text: str | None, fmt: str) -> str:

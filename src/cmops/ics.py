@@ -4,7 +4,7 @@ subscribed calendar updates events instead of duplicating them."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from icalendar import Calendar, Event
@@ -29,9 +29,11 @@ def to_ics(space: Workspace, found: Sequence[Entry], stamp: datetime) -> str:
         headline = entry.post.title or first.split("\n", 1)[0]
         event = Event()
         event.add("uid", f"{entry.post.id}/{channel.id}@cmops")
-        event.add("dtstamp", stamp)
-        event.add("dtstart", entry.when)
-        event.add("dtend", entry.when + EVENT_LENGTH)
+        # UTC times need no VTIMEZONE block: every calendar program reads them the same way.
+        start = entry.when.astimezone(UTC)
+        event.add("dtstamp", stamp.astimezone(UTC))
+        event.add("dtstart", start)
+        event.add("dtend", start + EVENT_LENGTH)
         summary = f"[{channel.id}] {headline[:80]}"
         if entry.post.status == "draft":
             summary = "DRAFT " + summary

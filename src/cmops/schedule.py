@@ -10,13 +10,18 @@ from __future__ import annotations
 import os
 import re
 from datetime import UTC, date, datetime, time, timedelta
-from functools import cache
+from functools import cache, lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])")
 _DURATION_FULL = re.compile(r"^\s*(?:\d+(?:\.\d+)?\s*[smhdw]\s*)+$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+#: Times outside these years are typos; refusing them also keeps date arithmetic in range.
+FIRST_YEAR, LAST_YEAR = 1970, 9000
+MAX_DURATION = timedelta(days=3660)
 
 
 class TimeProblem(ValueError):
@@ -31,10 +36,9 @@ def parse_duration(text: str) -> timedelta:
     if not _DURATION_FULL.match(text):
         raise TimeProblem("time.bad-duration", f"{text!r} is not a duration like 15m, 2h, 1d or 1h30m")
     seconds = sum(float(n) * _UNITS[u] for n, u in _DURATION.findall(text))
-    try:
-        return timedelta(seconds=seconds)
-    except OverflowError:
-        raise TimeProblem("time.bad-duration", f"{text[:40]!r} is far too long a duration") from None
+    if seconds > MAX_DURATION.total_seconds():
+        raise TimeProblem("time.bad-duration", f"{text[:40]!r} is longer than {MAX_DURATION.days} days")
+    return timedelta(seconds=seconds)
 
 
 @cache
@@ -52,6 +56,9 @@ def local_instant(naive: datetime, tz: ZoneInfo) -> datetime:
     """Attach ``tz`` to a wall-clock time, refusing times that DST makes nonexistent or ambiguous."""
     first = naive.replace(tzinfo=tz, fold=0)
     second = naive.replace(tzinfo=tz, fold=1)
+    if first.utcoffset() == second.utcoffset():
+        # Both readings agree: neither in a gap nor in an overlap (PEP 495).
+        return first
     back = first.astimezone(UTC).astimezone(tz).replace(tzinfo=None)
     if back != naive:
         raise TimeProblem(
@@ -69,6 +76,7 @@ def local_instant(naive: datetime, tz: ZoneInfo) -> datetime:
     return first
 
 
+@lru_cache(maxsize=4096)
 def parse_instant(text: str, tz: ZoneInfo, *, end_of_day: bool = False) -> datetime:
     """An aware datetime from ISO 8601 with offset, or from a local time in ``tz``.
 
@@ -78,6 +86,8 @@ def parse_instant(text: str, tz: ZoneInfo, *, end_of_day: bool = False) -> datet
     try:
         if _DATE_ONLY.match(value):
             day = date.fromisoformat(value)
+            if not FIRST_YEAR <= day.year <= LAST_YEAR:
+                raise _out_of_range(text)
             if end_of_day:
                 day += timedelta(days=1)
             return _day_start(day, tz)
@@ -87,9 +97,15 @@ def parse_instant(text: str, tz: ZoneInfo, *, end_of_day: bool = False) -> datet
             "time.invalid",
             f"{text!r} is not a time; write 'YYYY-MM-DD HH:MM' (local) or ISO 8601 with an offset",
         ) from None
+    if not FIRST_YEAR <= parsed.year <= LAST_YEAR:
+        raise _out_of_range(text)
     if parsed.tzinfo is not None:
         return parsed
     return local_instant(parsed, tz)
+
+
+def _out_of_range(text: str) -> TimeProblem:
+    return TimeProblem("time.invalid", f"{text!r} is not between the years {FIRST_YEAR} and {LAST_YEAR}")
 
 
 def _day_start(day: date, tz: ZoneInfo) -> datetime:
@@ -118,6 +134,8 @@ def parse_now(text: str, source: str) -> datetime:
         raise UsageError(f"{source}: {text!r} is not an ISO 8601 time with offset") from None
     if parsed.tzinfo is None:
         raise UsageError(f"{source}: {text!r} needs an offset, e.g. 2026-12-01T09:30:00+01:00")
+    if not FIRST_YEAR <= parsed.year <= LAST_YEAR:
+        raise UsageError(f"{source}: {text!r} is not between the years {FIRST_YEAR} and {LAST_YEAR}")
     return parsed
 
 

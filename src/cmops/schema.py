@@ -7,6 +7,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
+import jsonschema_rs
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, best_match
 
@@ -45,11 +46,20 @@ def validator(name: str) -> Draft202012Validator:
     return Draft202012Validator(schema)
 
 
+@cache
+def _fast(name: str) -> jsonschema_rs.Draft202012Validator:
+    return jsonschema_rs.Draft202012Validator(json.loads(schema_text(name)))
+
+
 def validate(doc: Document, name: str) -> list[Finding]:
-    """Findings for every schema violation in ``doc``, each at its line."""
-    check = validator(name)
-    if check.is_valid(doc.data):
+    """Findings for every schema violation in ``doc``, each at its line.
+
+    The Rust validator answers "valid?" some 40x faster, which is what keeps 10,000 posts
+    quick; the Python one explains the (rare) invalid documents with paths and messages.
+    """
+    if _fast(name).is_valid(doc.data):
         return []
+    check = validator(name)
     findings = []
     for error in check.iter_errors(doc.data):
         findings.extend(_to_findings(doc, error))

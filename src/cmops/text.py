@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 import regex
@@ -34,7 +34,12 @@ UNITS = {
 MASTODON_URL_LENGTH = 23
 
 _GRAPHEME = regex.compile(r"\X")
+#: A code point whose Unicode grapheme-break property is anything but "Other" (combining
+#: marks, ZWJ, regional indicators, Hangul jamo, CR, ...). Text without one is exactly one
+#: cluster per code point, so it can be counted with len() instead of segmenting it.
+_JOINING = regex.compile(r"[^\p{Grapheme_Cluster_Break=Other}\n]")
 # Mastodon only shortens mentions and URLs it will really link: URLs need a scheme.
+_SCHEME_TOKEN = regex.compile(r"\S*://\S*")
 _MASTODON_MENTION = regex.compile(r"(?<![\w/])@(\w+(?:[.-]\w+)*)@[\w.-]+\w", regex.UNICODE)
 
 
@@ -53,29 +58,60 @@ def graphemes(text: str) -> int:
     if text.isascii():
         # Each ASCII character is its own cluster, except CR LF which is one.
         return len(text) - text.count("\r\n")
+    if _JOINING.search(text) is None:
+        return len(text)
     return len(_GRAPHEME.findall(text))
 
 
+#: twitter-text's URL pattern backtracks badly on runs of dots ("a.a.a.a...", seconds for a
+#: few hundred characters). No real link has this many dots in one word, so such a word is
+#: counted as plain text: its dots become "_" (same length, same X weight) before counting.
+MAX_DOTS_PER_WORD = 16
+_DOTTED_WORD = regex.compile(r"\S*\.\S*")
+
+
+def _defuse(text: str) -> str:
+    if text.count(".") <= MAX_DOTS_PER_WORD:
+        return text
+    return _DOTTED_WORD.sub(
+        lambda m: m.group(0).replace(".", "_") if m.group(0).count(".") > MAX_DOTS_PER_WORD
+        else m.group(0),
+        text,
+    )
+
+
 def _mastodon(text: str, spoiler: str) -> int:
-    countable = _MASTODON_MENTION.sub(lambda m: "@" + m.group(1), text)
+    countable = _MASTODON_MENTION.sub(lambda m: "@" + m.group(1), _defuse(text))
     if "://" in countable:
-        pieces: list[str] = []
-        last = 0
-        for found in _urls(countable):
-            start, end = found["indices"]
-            pieces.append(countable[last:start])
-            pieces.append("x" * MASTODON_URL_LENGTH)
-            last = end
-        pieces.append(countable[last:])
-        countable = "".join(pieces)
+        countable = _SCHEME_TOKEN.sub(_shorten_urls, countable)
     return graphemes(countable) + graphemes(spoiler)
 
 
-def _urls(text: str) -> list[dict[str, Any]]:
+def _shorten_urls(token: regex.Match[str]) -> str:
+    """Replace each URL in one whitespace-free token by 23 placeholder characters."""
+    text = token.group(0)
+    pieces: list[str] = []
+    last = 0
+    for start, end in _token_urls(text):
+        pieces.append(text[last:start])
+        pieces.append("x" * MASTODON_URL_LENGTH)
+        last = end
+    pieces.append(text[last:])
+    return "".join(pieces)
+
+
+@lru_cache(maxsize=8192)
+def _token_urls(token: str) -> tuple[tuple[int, int], ...]:
+    """URL spans in a token, found by twitter-text's extractor (Mastodon uses the same one).
+
+    A URL with a scheme never contains whitespace, so running the (slow) extractor on the
+    token after a space, instead of on the whole text, finds the same URLs; brand links
+    repeat across posts, so the cache saves most calls.
+    """
     from twitter_text.extract_urls import extract_urls_with_indices
 
-    result: list[dict[str, Any]] = extract_urls_with_indices(text, False)
-    return result
+    found: list[dict[str, Any]] = extract_urls_with_indices(" " + token, False)
+    return tuple((f["indices"][0] - 1, f["indices"][1] - 1) for f in found)
 
 
 @cache
@@ -94,5 +130,5 @@ def measure(text: str, platform: str, *, spoiler: str = "") -> Measure:
     if platform == "mastodon":
         return Measure(_mastodon(text, spoiler), limit, unit)
     if platform == "x":
-        return Measure(int(_parse_tweet()(text).weightedLength), limit, unit)
+        return Measure(int(_parse_tweet()(_defuse(text)).weightedLength), limit, unit)
     return Measure(len(text), limit, unit)

@@ -28,8 +28,9 @@ def run(root: Path, only: Iterable[str] | None = None) -> Result:
     findings in those files and the whole-workspace ones they take part in."""
     from cmops import checks, workspace
 
-    space, findings = workspace.load(root)
-    findings.extend(checks.run_all(space))
+    with workspace.gc_paused():
+        space, findings = workspace.load(root)
+        findings.extend(checks.run_all(space))
     checked = _count_files(root)
     if only is not None:
         selected = list(only)

@@ -155,6 +155,12 @@ class _Builder:
         self.nodes = 0
 
     def build(self, node: yaml.Node, depth: int = 0) -> Any:
+        if type(node) is yaml.ScalarNode:
+            # The common case, kept cheap: scalars need no memo (an aliased scalar is one value).
+            self.nodes += 1
+            if node.tag == _STR:
+                return node.value
+            return self._scalar(node)
         memo = self.memo.get(id(node))
         if memo is not None:
             # An alias: the value is shared, but it still counts as expanded size,
@@ -180,13 +186,12 @@ class _Builder:
             )
 
     def _build(self, node: yaml.Node, depth: int) -> Any:
+        """Build a collection; ``depth`` 0 is the outermost one, as in ``_check_depth``."""
         self.nodes += 1
         self._check_size(node)
-        if depth > MAX_DEPTH:
+        if depth >= MAX_DEPTH:
             mark = node.start_mark
             raise _Stop(_too_deep(self.doc.file, mark.line + 1 + self.doc.line_offset, mark.column + 1))
-        if isinstance(node, yaml.ScalarNode):
-            return self._scalar(node)
         if isinstance(node, yaml.SequenceNode):
             self._check_tag(node, _SEQ)
             return [self.build(item, depth + 1) for item in node.value]

@@ -12,7 +12,8 @@ def check(workspace: Workspace) -> list[Finding]:
     if workspace.responses is None and not workspace.response_tests:
         return []
     settings = workspace.settings
-    channels = set(settings.channels) if settings else set()
+    # Unusable settings are reported once by the loader; unknown channels would be noise.
+    channels = set(settings.channels) if settings else None
     zone = settings.zone.key if settings else "UTC"
     findings: list[Finding] = check_responses(
         workspace.responses, workspace.response_tests, workspace.replies, channels, zone

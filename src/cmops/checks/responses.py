@@ -39,7 +39,7 @@ def check_responses(
     policy_doc: Document | None,
     test_docs: list[Document],
     replies: set[str],
-    channels: set[str],
+    channels: set[str] | None,
     default_zone: str,
 ) -> list[Finding]:
     """Findings for the policy, then one per failing expectation of each policy test.
@@ -71,7 +71,7 @@ def check_responses(
 
 
 def _check_policy(
-    doc: Document, data: dict[str, Any], replies: set[str], channels: set[str], default_zone: str
+    doc: Document, data: dict[str, Any], replies: set[str], channels: set[str] | None, default_zone: str
 ) -> list[Finding]:
     findings = _check_zones(doc, data, default_zone)
     calendars = data.get("business_hours") or {}
@@ -138,7 +138,7 @@ def _same_time(opened: str | int, closed: str | int) -> bool:
 
 def _check_rules(
     doc: Document, rules: list[dict[str, Any]], teams: Collection[str],
-    replies: set[str], channels: set[str],
+    replies: set[str], channels: set[str] | None,
 ) -> list[Finding]:
     findings: list[Finding] = []
     first_line: dict[str, int] = {}
@@ -169,7 +169,7 @@ def _check_rules(
 
 
 def _check_match(
-    doc: Document, path: Path_, match: dict[str, Any], channels: set[str]
+    doc: Document, path: Path_, match: dict[str, Any], channels: set[str] | None
 ) -> list[Finding]:
     findings: list[Finding] = []
     if match.get("regex") is not None:
@@ -178,7 +178,7 @@ def _check_match(
         except PolicyError as exc:
             findings.append(doc.finding((*path, "regex"), "responses.bad-regex", str(exc)))
     for i, channel in enumerate(match.get("channels") or []):
-        if channel not in channels:
+        if channels is not None and channel not in channels:
             findings.append(_unknown_channel(doc, (*path, "channels", i), channel, channels))
     return findings
 
@@ -220,7 +220,7 @@ def _check_outcome(
     return findings
 
 
-def _run_tests(doc: Document, policy: Policy, channels: set[str]) -> list[Finding]:
+def _run_tests(doc: Document, policy: Policy, channels: set[str] | None) -> list[Finding]:
     findings: list[Finding] = []
     tests = doc.data.get("tests") if isinstance(doc.data, dict) else None
     for i, test in enumerate(tests or []):
@@ -229,7 +229,7 @@ def _run_tests(doc: Document, policy: Policy, channels: set[str]) -> list[Findin
 
 
 def _run_test(
-    doc: Document, path: Path_, test: dict[str, Any], policy: Policy, channels: set[str]
+    doc: Document, path: Path_, test: dict[str, Any], policy: Policy, channels: set[str] | None
 ) -> list[Finding]:
     name = str(test.get("name"))
     spec = test.get("message") or {}
@@ -242,7 +242,7 @@ def _run_test(
         )]
     findings: list[Finding] = []
     channel = spec.get("channel")
-    if channel is not None and channel not in channels:
+    if channel is not None and channels is not None and channel not in channels:
         findings.append(_unknown_channel(doc, (*path, "message", "channel"), channel, channels))
     got = route(policy, Message(str(spec.get("text", "")), channel, spec.get("author"), received))
     for key, want in (test.get("expect") or {}).items():

@@ -11,7 +11,8 @@ import regex
 from cmops.findings import Finding, Severity, json_path
 from cmops.model import Part, Post, Workspace
 
-_HASHTAG = regex.compile(r"(?<![\w#])#\w*[^\W\d_]\w*")
+# Digits/underscores, then a letter: unambiguous, so a long "#1111..." cannot backtrack.
+_HASHTAG = regex.compile(r"(?<![\w#])#[\d_]*[^\W\d_]\w*")
 _MENTION = regex.compile(r"(?<![\w@])@[\w.-]+\w")
 
 

@@ -1,0 +1,661 @@
+"""The command line as a user meets it: help, init, the three output formats of validate,
+--strict, narrowing by path and by git history, preview, calendar and start-up imports."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+import pytest
+from icalendar import Calendar
+
+from cmops.cli import cli
+from cmops.scaffold import template_files
+from conftest import MakeWs, Outcome, Ws, invoke, run_process
+
+SUMMARY_CLEAN = re.compile(r"All good: \d+ files checked, no problems found\.\n")
+
+
+def summary(errors: str, warnings: str, files: str) -> re.Pattern[str]:
+    return re.compile(rf"{errors}, {warnings} in {files} \(\d+ files checked\)\.\n")
+
+
+# --- help -----------------------------------------------------------------------------------
+
+def walk(command: click.Command,
+         path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], click.Command]]:
+    yield path, command
+    if isinstance(command, click.Group):
+        for name, sub in sorted(command.commands.items()):
+            yield from walk(sub, (*path, name))
+
+
+COMMANDS = list(walk(cli))
+
+
+def first_paragraph(text: str) -> str:
+    return " ".join(text.strip().split("\n\n")[0].split())
+
+
+def test_the_walk_finds_every_documented_command() -> None:
+    names = {" ".join(path) for path, _ in COMMANDS}
+    assert {"", "init", "validate", "preview", "calendar"} <= names
+
+
+@pytest.mark.parametrize(("path", "command"), COMMANDS, ids=[" ".join(p) or "cmops" for p, _ in COMMANDS])
+def test_every_command_has_help(path: tuple[str, ...], command: click.Command) -> None:
+    assert command.help is not None and command.help.strip(), f"'cmops {' '.join(path)}' has no docstring"
+    outcome = invoke([*path, "--help"])
+    assert outcome.code == 0
+    assert first_paragraph(command.help) in " ".join(outcome.stdout.split())
+    assert re.match(rf"Usage: \S+{''.join(' ' + re.escape(p) for p in path)} ", outcome.stdout)
+    short = invoke([*path, "-h"])
+    assert (short.code, short.stdout) == (0, outcome.stdout)
+
+
+@pytest.mark.parametrize(("path", "command"), COMMANDS, ids=[" ".join(p) or "cmops" for p, _ in COMMANDS])
+def test_every_option_has_help(path: tuple[str, ...], command: click.Command) -> None:
+    for param in command.params:
+        if isinstance(param, click.Option) and param.name not in ("help", "version"):
+            assert param.help, f"'cmops {' '.join(path)}' option {param.opts} has no help text"
+
+
+def test_version() -> None:
+    outcome = run_process(["--version"])
+    assert (outcome.code, outcome.stdout) == (0, "cmops, version 0.1.0\n")
+
+
+def test_unknown_command_and_option_exit_2() -> None:
+    assert invoke(["publsh"]).code == 2
+    assert invoke(["validate", "--format", "xml"]).code == 2
+    outcome = run_process(["validate", "--nope"])
+    assert (outcome.code, outcome.stdout) == (2, "")
+    assert "No such option '--nope'" in outcome.stderr
+
+
+def test_importing_the_cli_stays_light() -> None:
+    """What keeps 'cmops --help' fast: the heavy libraries load inside commands only."""
+    heavy = ("jsonschema", "yaml", "httpx", "markdown", "icalendar")
+    code = (
+        "import json, sys\n"
+        "import cmops.cli\n"
+        "first = sorted(m for m in HEAVY if m in sys.modules)\n"
+        "for args in (['--help'], ['validate', '--help'], ['preview', '--help'],\n"
+        "             ['calendar', '--help'], ['init', '--help']):\n"
+        "    try:\n"
+        "        cmops.cli.cli.main(args=args, prog_name='cmops')\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        "print(json.dumps([first, sorted(m for m in HEAVY if m in sys.modules)]))\n"
+    ).replace("HEAVY", repr(heavy))
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                          check=False)
+    assert done.returncode == 0, done.stderr
+    after_import, after_help = json.loads(done.stdout.splitlines()[-1])
+    assert after_import == []
+    assert after_help == []
+
+
+# --- init -----------------------------------------------------------------------------------
+
+def test_init_then_validate_is_all_good(tmp_path: Path) -> None:
+    target = tmp_path / "demo"
+    created = invoke(["init", str(target)])
+    assert created.code == 0
+    assert created.stdout == (
+        f"Created a cmops workspace in {target} ({len(template_files())} files).\n"
+        "Next: cd into it, run 'cmops validate', then 'cmops preview <post id>'.\n"
+    )
+    outcome = invoke(["--root", str(target), "validate"])
+    assert outcome.code == 0
+    assert SUMMARY_CLEAN.fullmatch(outcome.stdout), outcome.output
+    assert outcome.stderr == ""
+
+
+def test_init_then_validate_as_subprocesses(tmp_path: Path) -> None:
+    assert run_process(["init", "demo"], cwd=tmp_path).code == 0
+    outcome = run_process(["validate", "--format", "json"], cwd=tmp_path / "demo" / "content")
+    assert (outcome.code, outcome.json()) == (0, [])
+    assert (tmp_path / "demo" / "content/posts/de/2026-12-01-winter-launch.md").is_file()
+
+
+def test_init_without_directory_uses_the_current_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert invoke(["init"]).code == 0
+    assert (tmp_path / "cmops.yaml").is_file()
+    assert SUMMARY_CLEAN.fullmatch(invoke(["validate"]).stdout)
+
+
+def test_init_refuses_a_folder_with_files(tmp_path: Path) -> None:
+    sentinel = tmp_path / "notes.txt"
+    sentinel.write_text("mine\n")
+    outcome = invoke(["init", str(tmp_path)])
+    assert outcome.code == 2
+    assert "is not empty" in outcome.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+    assert sentinel.read_text() == "mine\n"
+
+
+def test_init_refuses_a_file(tmp_path: Path) -> None:
+    target = tmp_path / "file"
+    target.write_text("x")
+    outcome = invoke(["init", str(target)])
+    assert outcome.code == 2
+    assert target.read_text() == "x"
+
+
+def test_init_force_adds_missing_files_and_never_overwrites(tmp_path: Path) -> None:
+    sentinel = tmp_path / "cmops.yaml"
+    sentinel.write_text("# mine, not the example's\n")
+    post = tmp_path / "content/posts/de/2026-12-01-winter-launch.md"
+    post.parent.mkdir(parents=True)
+    post.write_text("my own post\n")
+    outcome = invoke(["init", str(tmp_path), "--force"])
+    assert outcome.code == 0
+    assert f"({len(template_files()) - 2} files)" in outcome.stdout
+    assert sentinel.read_text() == "# mine, not the example's\n"
+    assert post.read_text() == "my own post\n"
+    assert (tmp_path / "content/calendars/winter.yaml").is_file()
+    again = invoke(["init", str(tmp_path), "--force"])
+    assert again.code == 0
+    assert "(0 files)" in again.stdout
+    assert sentinel.read_text() == "# mine, not the example's\n"
+
+
+# --- validate: formats ----------------------------------------------------------------------
+
+BROKEN = """\
+title: Broken
+channels:
+  - news
+  - bksy
+  - masto
+"""
+BROKEN_MESSAGE = "unknown channel 'bksy'; cmops.yaml defines: bsky-de, bsky-us, masto, news"
+
+
+def test_json_format_is_one_exact_array(ws: Ws) -> None:
+    rel = ws.post("broken", BROKEN, "Hello from a broken post.\n")
+    outcome = ws.cli("validate", "--format", "json")
+    assert outcome.code == 1
+    assert outcome.stderr == ""
+    data = json.loads(outcome.stdout)
+    assert data == [{
+        "file": rel,
+        "line": 5,
+        "column": 5,
+        "path": "$.channels[1]",
+        "code": "post.unknown-channel",
+        "severity": "error",
+        "message": BROKEN_MESSAGE,
+    }]
+    assert list(data[0]) == ["file", "line", "column", "path", "code", "severity", "message"]
+
+
+def test_github_format(ws: Ws) -> None:
+    rel = ws.post("broken", BROKEN, "Hello from a broken post.\n")
+    outcome = ws.cli("validate", "--format", "github")
+    assert (outcome.code, outcome.stderr) == (1, "")
+    assert outcome.stdout == (
+        f"::error file={rel},line=5,col=5,title=post.unknown-channel::{BROKEN_MESSAGE}\n"
+    )
+
+
+def test_github_format_escapes_properties(ws: Ws) -> None:
+    ws.post("a,b", "channels: [bksy]", "Comma in the file name.\n")
+    outcome = ws.cli("validate", "--format", "github")
+    assert outcome.code == 1
+    assert outcome.stdout.startswith(
+        "::error file=content/posts/a%2Cb.md,line=2,col=12,title=post.unknown-channel::")
+
+
+def test_text_format(ws: Ws) -> None:
+    rel = ws.post("broken", BROKEN, "Hello from a broken post.\n")
+    outcome = ws.cli("validate")
+    assert outcome.code == 1
+    assert outcome.stdout == f"{rel}:5:5: error [post.unknown-channel] {BROKEN_MESSAGE}\n"
+    assert summary("1 error", "0 warnings", "1 file").fullmatch(outcome.stderr), outcome.stderr
+    plain = ws.cli("--no-color", "validate")
+    assert (plain.code, plain.stdout) == (1, outcome.stdout)
+
+
+def test_formats_on_a_clean_workspace(ws: Ws) -> None:
+    assert ws.cli("validate", "--format", "json").stdout == "[]\n"
+    github = ws.cli("validate", "--format", "github")
+    assert (github.code, github.stdout, github.stderr) == (0, "", "")
+
+
+def test_findings_are_sorted_by_file_and_line(ws: Ws) -> None:
+    ws.post("b", "channels: [nope]", "B.\n")
+    ws.post("a", "channels: [news]\ntitle: x\nchannels: [news]", "A.\n")
+    ws.post("a2", "channels:\n  - news\n  - nope1\n  - nope2", "A2.\n")
+    assert ws.findings() == [
+        ("content/posts/a.md", 4, 1, "yaml.duplicate-key"),
+        ("content/posts/a2.md", 4, 5, "post.unknown-channel"),
+        ("content/posts/a2.md", 5, 5, "post.unknown-channel"),
+        ("content/posts/b.md", 2, 12, "post.unknown-channel"),
+    ]
+
+
+# --- validate: --strict ---------------------------------------------------------------------
+
+UNUSED_VARIANT = """\
+channels: [news]
+variants:
+  masto:
+    text: Only for Mastodon.
+"""
+
+
+def test_warnings_fail_only_with_strict(ws: Ws) -> None:
+    rel = ws.post("variant", UNUSED_VARIANT, "For the feed.\n")
+    line = f"{rel}:4:3: warning [post.unused-variant] variant for 'masto', but the post's channels " \
+           "do not include it\n"
+    relaxed = ws.cli("validate")
+    assert (relaxed.code, relaxed.stdout) == (0, line)
+    assert summary("0 errors", "1 warning", "1 file").fullmatch(relaxed.stderr)
+    strict = ws.cli("validate", "--strict")
+    assert (strict.code, strict.stdout) == (1, line)
+    assert ws.cli("validate", "--strict", "--format", "json").code == 1
+    github = ws.cli("validate", "--format", "github")
+    assert (github.code, github.stdout) == (
+        0, f"::warning file={rel},line=4,col=3,title=post.unused-variant::variant for 'masto', "
+           "but the post's channels do not include it\n")
+
+
+def test_strict_on_a_clean_workspace_passes(ws: Ws) -> None:
+    assert ws.cli("validate", "--strict").code == 0
+
+
+# --- validate PATH ----------------------------------------------------------------------------
+
+def test_validate_path_reports_only_that_file(ws: Ws) -> None:
+    a = ws.post("sel/a", "channels: [nope]", "A.\n")
+    b = ws.post("sel/b", "channels: [nope]", "B.\n")
+    assert ws.findings(str(ws.path(a))) == [(a, 2, 12, "post.unknown-channel")]
+    assert ws.findings(str(ws.path(b))) == [(b, 2, 12, "post.unknown-channel")]
+    assert ws.findings(str(ws.path("content/posts/sel"))) == [
+        (a, 2, 12, "post.unknown-channel"), (b, 2, 12, "post.unknown-channel")]
+    clean = ws.cli("validate", str(ws.path("content/posts/de")))
+    assert clean.code == 0
+    assert SUMMARY_CLEAN.fullmatch(clean.stdout)
+
+
+def test_validate_path_relative_to_the_current_folder(ws: Ws, monkeypatch: pytest.MonkeyPatch) -> None:
+    a = ws.post("sel/a", "channels: [nope]", "A.\n")
+    ws.post("sel/b", "channels: [nope]", "B.\n")
+    monkeypatch.chdir(ws.path("content/posts"))
+    assert ws.findings("sel/a.md") == [(a, 2, 12, "post.unknown-channel")]
+
+
+def test_validate_settings_path_reports_everything(ws: Ws) -> None:
+    a = ws.post("sel/a", "channels: [nope]", "A.\n")
+    b = ws.post("sel/b", "channels: [nope]", "B.\n")
+    assert ws.findings(str(ws.path("cmops.yaml"))) == [
+        (a, 2, 12, "post.unknown-channel"), (b, 2, 12, "post.unknown-channel")]
+
+
+def test_validate_path_keeps_cross_file_findings_it_takes_part_in(ws: Ws) -> None:
+    # 30 minutes before the example's 10:00 tip on bsky-de: the cadence rule (min_gap 2h)
+    # flags the later post, which is not the file asked about.
+    clash = ws.post("de/clash", "channels: [bsky-de]\npublish_at: 2026-12-08 09:30", "Early.\n")
+    tip = "content/posts/de/2026-12-08-tipp-offline.md"
+    assert ws.findings(str(ws.path(clash))) == [(tip, 4, 13, "post.cadence-min-gap")]
+
+
+@pytest.mark.parametrize(("path", "message"), [
+    ("/etc/passwd", "is outside the workspace"),
+    ("content/posts/missing.md", "no such file or directory"),
+])
+def test_validate_bad_path_exits_2(ws: Ws, monkeypatch: pytest.MonkeyPatch, path: str, message: str) -> None:
+    monkeypatch.chdir(ws.root)
+    outcome = ws.cli("validate", path)
+    assert outcome.code == 2
+    assert message in outcome.stderr
+
+
+# --- validate --changed-since -----------------------------------------------------------------
+
+def git(cwd: Path, *args: str) -> str:
+    done = subprocess.run(
+        ["git", "-c", "user.name=cmops test", "-c", "user.email=test@cmops.invalid",
+         "-c", "commit.gpgsign=false", "-c", "init.defaultBranch=main", *args],
+        cwd=cwd, capture_output=True, text=True, check=True, timeout=60)
+    return done.stdout
+
+
+def commit_all(repo: Path) -> None:
+    git(repo, "init", "-q")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "workspace")
+
+
+def _break_three(ws: Ws) -> tuple[str, str, str]:
+    """One broken post committed, then one broken by hand and one new untracked broken post."""
+    old = ws.post("old-broken", "channels: [nope]", "Broken before the commit.\n")
+    commit_all(ws.root)
+    changed = "content/posts/de/2026-12-08-tipp-offline.md"
+    ws.replace(changed, "channels: [bsky-de]", "channels: [bsky-dee]")
+    new = ws.post("new-broken", "channels: [nope]", "Broken and untracked.\n")
+    return old, changed, new
+
+
+def test_changed_since_reports_changed_and_untracked_files_only(ws: Ws) -> None:
+    old, changed, new = _break_three(ws)
+    outcome = ws.validate("--changed-since", "HEAD")
+    assert outcome.code == 1
+    assert outcome.where() == [
+        (changed, 3, 12, "post.unknown-channel"),
+        (new, 2, 12, "post.unknown-channel"),
+    ]
+    assert old not in {w[0] for w in outcome.where()}
+    assert ws.findings() == [
+        (changed, 3, 12, "post.unknown-channel"),
+        (new, 2, 12, "post.unknown-channel"),
+        (old, 2, 12, "post.unknown-channel"),
+    ]
+
+
+def test_changed_since_with_nothing_changed_is_clean(ws: Ws) -> None:
+    ws.post("old-broken", "channels: [nope]", "Broken before the commit.\n")
+    commit_all(ws.root)
+    outcome = ws.cli("validate", "--changed-since", "HEAD")
+    assert outcome.code == 0
+    assert SUMMARY_CLEAN.fullmatch(outcome.stdout)
+
+
+def test_changed_since_a_settings_change_reports_everything(ws: Ws) -> None:
+    old, changed, new = _break_three(ws)
+    ws.replace("cmops.yaml", "name: Acme Community", "name: Acme Community  # renamed")
+    assert ws.findings("--changed-since", "HEAD") == [
+        (changed, 3, 12, "post.unknown-channel"),
+        (new, 2, 12, "post.unknown-channel"),
+        (old, 2, 12, "post.unknown-channel"),
+    ]
+
+
+def test_changed_since_with_the_workspace_in_a_subfolder_of_the_repo(tmp_path: Path, make_ws: MakeWs) -> None:
+    repo = tmp_path / "repo"
+    ws = make_ws("repo/social")
+    (repo / "README.md").write_text("monorepo\n")
+    commit_all(repo)
+    changed = "content/posts/de/2026-12-08-tipp-offline.md"
+    ws.replace(changed, "channels: [bsky-de]", "channels: [bsky-dee]")
+    assert ws.findings("--changed-since", "HEAD") == [(changed, 3, 12, "post.unknown-channel")]
+
+
+def test_changed_since_with_paths_narrows_further(ws: Ws) -> None:
+    _, changed, _ = _break_three(ws)
+    found = ws.findings("--changed-since", "HEAD", str(ws.path("content/posts/de")))
+    assert found == [(changed, 3, 12, "post.unknown-channel")]
+
+
+def test_changed_since_a_ref_that_does_not_exist_exits_2(ws: Ws) -> None:
+    commit_all(ws.root)
+    outcome = ws.cli("validate", "--changed-since", "no-such-branch")
+    assert (outcome.code, outcome.stdout) == (2, "")
+    assert "--changed-since no-such-branch: no such commit or branch here" in outcome.stderr
+    process = ws.proc("validate", "--changed-since", "origin/main")
+    assert (process.code, process.stdout) == (2, "")
+    assert process.stderr.startswith("cmops: --changed-since origin/main: no such commit or branch here")
+
+
+def test_changed_since_outside_a_git_repository_exits_2(ws: Ws) -> None:
+    outcome = ws.proc("validate", "--changed-since", "HEAD",
+                      env={"GIT_CEILING_DIRECTORIES": str(ws.root.parent)})
+    assert (outcome.code, outcome.stdout) == (2, "")
+
+
+# --- preview --------------------------------------------------------------------------------
+
+PREVIEW_FRONT = """\
+channels: [bsky-de, bsky-us, masto]
+publish_at: 2026-12-02 09:30
+variants:
+  masto:
+    text: "Mastodon only: https://example.com/a/very/long/path/that/counts/as/twenty-three"
+"""
+FAMILY = "\U0001f468\u200d\U0001f469\u200d\U0001f467\u200d\U0001f466"
+PREVIEW_BODY = f"Hallo {FAMILY} Welt!\n\n---\nZweiter Teil, länger.\n"
+MASTO_TEXT = "Mastodon only: https://example.com/a/very/long/path/that/counts/as/twenty-three"
+
+
+def test_preview_text(ws: Ws) -> None:
+    ws.post("t/preview", PREVIEW_FRONT, PREVIEW_BODY)
+    outcome = ws.cli("preview", "t/preview")
+    assert (outcome.code, outcome.stderr) == (0, "")
+    assert outcome.stdout.splitlines() == [
+        "Post t/preview (content/posts/t/preview.md)",
+        "",
+        "== bsky-de (bluesky, acme-de.bsky.social, language de) ==",
+        "When: 2026-12-02 09:30 CET (Europe/Berlin) = 2026-12-02 08:30Z",
+        "Part 1 of 2: 13/300 graphemes",
+        f"  | Hallo {FAMILY} Welt!",
+        "Part 2 of 2: 21/300 graphemes",
+        "  | Zweiter Teil, länger.",
+        "",
+        "== bsky-us (bluesky, acme-us.bsky.social, language en) ==",
+        "When: 2026-12-02 09:30 EST (America/New_York) = 2026-12-02 14:30Z",
+        "Part 1 of 2: 13/300 graphemes",
+        f"  | Hallo {FAMILY} Welt!",
+        "Part 2 of 2: 21/300 graphemes",
+        "  | Zweiter Teil, länger.",
+        "",
+        "== masto (mastodon, https://mastodon.social, language en) ==",
+        "When: 2026-12-02 09:30 CET (Europe/Berlin) = 2026-12-02 08:30Z",
+        "Text: 38/500 characters",
+        f"  | {MASTO_TEXT}",
+    ]
+
+
+def test_preview_of_the_example_counts_graphemes(ws: Ws) -> None:
+    outcome = ws.cli("preview", "de/2026-12-01-winter-launch")
+    assert outcome.code == 0
+    lines = outcome.stdout.splitlines()
+    assert "Part 1 of 2: 148/300 graphemes" in lines
+    assert "Image: content/media/winter.png - alt: 'A snowy mountain hut with the Acme logo on its door'" \
+        in lines
+
+
+def _channel(channel: str, platform: str, account: str, zone: str, language: str, utc: str, local: str,
+             when: str, parts: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"channel": channel, "platform": platform, "account": account, "timezone": zone,
+            "language": language, "publish_at": utc, "publish_at_local": local, "when": when,
+            "parts": parts, "media": []}
+
+
+def _parts(unit: str, limit: int, *texts: tuple[str, int]) -> list[dict[str, Any]]:
+    return [{"index": i + 1, "text": text, "length": length, "limit": limit, "unit": unit, "over": 0}
+            for i, (text, length) in enumerate(texts)]
+
+
+def test_preview_json(ws: Ws) -> None:
+    ws.post("t/preview", PREVIEW_FRONT, PREVIEW_BODY)
+    outcome = ws.cli("preview", "t/preview", "--format", "json")
+    assert (outcome.code, outcome.stderr) == (0, "")
+    body = (f"Hallo {FAMILY} Welt!", 13), ("Zweiter Teil, länger.", 21)
+    assert outcome.json() == {
+        "post": "t/preview",
+        "file": "content/posts/t/preview.md",
+        "status": "ready",
+        "campaign": None,
+        "tags": [],
+        "channels": [
+            _channel("bsky-de", "bluesky", "acme-de.bsky.social", "Europe/Berlin", "de",
+                     "2026-12-02T08:30:00Z", "2026-12-02T09:30:00+01:00",
+                     "2026-12-02 09:30 CET (Europe/Berlin) = 2026-12-02 08:30Z",
+                     _parts("graphemes", 300, *body)),
+            _channel("bsky-us", "bluesky", "acme-us.bsky.social", "America/New_York", "en",
+                     "2026-12-02T14:30:00Z", "2026-12-02T09:30:00-05:00",
+                     "2026-12-02 09:30 EST (America/New_York) = 2026-12-02 14:30Z",
+                     _parts("graphemes", 300, *body)),
+            _channel("masto", "mastodon", "https://mastodon.social", "Europe/Berlin", "en",
+                     "2026-12-02T08:30:00Z", "2026-12-02T09:30:00+01:00",
+                     "2026-12-02 09:30 CET (Europe/Berlin) = 2026-12-02 08:30Z",
+                     _parts("characters", 500, (MASTO_TEXT, 38))),
+        ],
+        "findings": [],
+    }
+
+
+def test_preview_channel_filter(ws: Ws) -> None:
+    ws.post("t/preview", PREVIEW_FRONT, PREVIEW_BODY)
+    data = ws.cli("preview", "t/preview", "--channel", "bsky-us", "--format", "json").json()
+    assert [c["channel"] for c in data["channels"]] == ["bsky-us"]
+    text = ws.cli("preview", "t/preview", "--channel", "masto", "--channel", "bsky-de").stdout
+    assert [line for line in text.splitlines() if line.startswith("==")] == [
+        "== bsky-de (bluesky, acme-de.bsky.social, language de) ==",
+        "== masto (mastodon, https://mastodon.social, language en) ==",
+    ]
+
+
+def test_preview_by_file_path_equals_by_id(ws: Ws) -> None:
+    rel = ws.post("t/preview", PREVIEW_FRONT, PREVIEW_BODY)
+    by_id = ws.cli("preview", "t/preview")
+    by_path = ws.cli("preview", str(ws.path(rel)))
+    assert (by_path.code, by_path.stdout) == (0, by_id.stdout)
+
+
+def test_preview_unknown_post_exits_2(ws: Ws) -> None:
+    outcome = ws.cli("preview", "nope")
+    assert (outcome.code, outcome.stdout) == (2, "")
+    assert "no post 'nope' (looked for content/posts/nope.md)" in outcome.stderr
+
+
+def test_preview_channel_the_post_does_not_use_exits_2(ws: Ws) -> None:
+    ws.post("t/preview", PREVIEW_FRONT, PREVIEW_BODY)
+    outcome = ws.cli("preview", "t/preview", "--channel", "news")
+    assert (outcome.code, outcome.stdout) == (2, "")
+    assert "post 't/preview' is not going to news" in outcome.stderr
+
+
+def test_preview_of_a_post_that_cannot_be_read_exits_1(ws: Ws) -> None:
+    rel = ws.post("t/bad", "channels: [news\ntitle: x")
+    outcome = ws.cli("preview", "t/bad")
+    assert (outcome.code, outcome.stdout) == (1, "")
+    assert f"{rel}:3:6: error [yaml.syntax]" in outcome.stderr
+
+
+# --- calendar -------------------------------------------------------------------------------
+
+#: 23:30 in New York on 30 November is already 1 December in the workspace zone (Berlin).
+NOW = {"CMOPS_NOW": "2026-11-30T23:30:00-05:00"}
+
+
+def test_calendar_groups_by_day_in_the_workspace_zone(ws: Ws) -> None:
+    # 20:00 on 2 December in New York is 02:00 on 3 December in Berlin.
+    ws.post("us/late", "channels: [bsky-us]\npublish_at: 2026-12-02 20:00", "Late night in Berlin.\n")
+    ws.replace("content/posts/de/drafts-year-review.md", "status: draft",
+               "publish_at: 2026-12-30 10:00\nstatus: draft")
+    outcome = ws.cli("calendar", env=NOW)
+    assert (outcome.code, outcome.stderr) == (0, "")
+    slots = ["  10:00  bsky-de      (open slot: Tuesday tip)",
+             "  10:00  bsky-us      (open slot: Tuesday tip)"]
+    assert outcome.stdout.splitlines() == [
+        "Acme Community: 2026-12-01 to 2026-12-31 (Europe/Berlin)",
+        "Tue 2026-12-01",
+        "  09:30  bsky-de      de/2026-12-01-winter-launch #winter-launch",
+        "  09:30  masto        de/2026-12-01-winter-launch #winter-launch",
+        "  09:30  news         de/2026-12-01-winter-launch #winter-launch",
+        "  15:30  bsky-us      us/2026-12-01-winter-launch (09:30 America/New_York) #winter-launch",
+        "Thu 2026-12-03",
+        "  02:00  bsky-us      us/late (20:00 America/New_York)",
+        "Tue 2026-12-08",
+        "  10:00  bsky-de      de/2026-12-08-tipp-offline #winter-launch",
+        "  10:00  masto        us/2026-12-08-tip-dark-theme #winter-launch",
+        "  16:00  bsky-us      us/2026-12-08-tip-dark-theme (10:00 America/New_York) #winter-launch",
+        "Thu 2026-12-10",
+        "  13:00  news         us/2026-12-10-partner-webinar #winter-launch",
+        "  19:00  bsky-us      us/2026-12-10-partner-webinar (13:00 America/New_York) #winter-launch",
+        "Tue 2026-12-15", *slots,
+        "Tue 2026-12-22", *slots,
+        "Thu 2026-12-24",
+        "  blackout: Christmas quiet days",
+        "Fri 2026-12-25",
+        "  blackout: Christmas quiet days",
+        "Sat 2026-12-26",
+        "  blackout: Christmas quiet days",
+        "Tue 2026-12-29", *slots,
+        "Wed 2026-12-30",
+        "  10:00  bsky-de      de/drafts-year-review #winter-launch [draft]",
+        "  10:00  news         de/drafts-year-review #winter-launch [draft]",
+    ]
+
+
+def test_calendar_window_with_nothing_in_it(ws: Ws) -> None:
+    outcome = ws.cli("calendar", "--from", "2027-02-01", "--to", "2027-02-01")
+    assert (outcome.code, outcome.stdout) == (
+        0, "Acme Community: 2027-02-01 to 2027-02-01 (Europe/Berlin)\nNothing scheduled.\n")
+
+
+ICS_WINDOW = ("calendar", "--from", "2026-12-01", "--to", "2026-12-08", "--format", "ics")
+EXPECTED_EVENTS = {
+    "de/2026-12-01-winter-launch/bsky-de@cmops": datetime(2026, 12, 1, 8, 30, tzinfo=UTC),
+    "de/2026-12-01-winter-launch/masto@cmops": datetime(2026, 12, 1, 8, 30, tzinfo=UTC),
+    "de/2026-12-01-winter-launch/news@cmops": datetime(2026, 12, 1, 8, 30, tzinfo=UTC),
+    "us/2026-12-01-winter-launch/bsky-us@cmops": datetime(2026, 12, 1, 14, 30, tzinfo=UTC),
+    "de/2026-12-08-tipp-offline/bsky-de@cmops": datetime(2026, 12, 8, 9, 0, tzinfo=UTC),
+    "us/2026-12-08-tip-dark-theme/masto@cmops": datetime(2026, 12, 8, 9, 0, tzinfo=UTC),
+    "us/2026-12-08-tip-dark-theme/bsky-us@cmops": datetime(2026, 12, 8, 15, 0, tzinfo=UTC),
+}
+
+
+def _events(outcome: Outcome) -> list[Any]:
+    assert outcome.code == 0, outcome.output
+    calendar = Calendar.from_ical(outcome.stdout)
+    events: list[Any] = list(calendar.walk("VEVENT"))
+    return events
+
+
+def test_calendar_ics_has_one_event_per_post_and_channel(ws: Ws) -> None:
+    events = _events(ws.cli(*ICS_WINDOW, env=NOW))
+    starts = {str(e["UID"]): e.decoded("DTSTART").astimezone(UTC) for e in events}
+    assert len(events) == len(EXPECTED_EVENTS)
+    assert starts == EXPECTED_EVENTS
+    ends = {str(e["UID"]): e.decoded("DTEND").astimezone(UTC) - starts[str(e["UID"])] for e in events}
+    assert {str(d) for d in ends.values()} == {"0:15:00"}
+    summaries = {str(e["UID"]): str(e["SUMMARY"]) for e in events}
+    assert summaries["de/2026-12-01-winter-launch/bsky-de@cmops"] == "[bsky-de] Our winter release is out"
+
+
+def test_calendar_ics_uids_are_stable_across_runs(ws: Ws) -> None:
+    first = ws.cli(*ICS_WINDOW, env=NOW)
+    second = ws.cli(*ICS_WINDOW, env=NOW)
+    assert first.stdout == second.stdout
+    later = ws.cli(*ICS_WINDOW, env={"CMOPS_NOW": "2026-12-05T12:00:00+01:00"})
+    assert [str(e["UID"]) for e in _events(first)] == [str(e["UID"]) for e in _events(later)]
+
+
+def test_calendar_ics_times_are_usable_without_a_timezone_database(ws: Ws) -> None:
+    """DTSTART must be UTC ('…Z'), or every TZID it names must come with a VTIMEZONE
+    (RFC 5545 §3.2.19); otherwise strict clients (Outlook) drop or shift the events."""
+    outcome = ws.cli(*ICS_WINDOW, env=NOW)
+    calendar = Calendar.from_ical(outcome.stdout)
+    defined = {str(tz["TZID"]) for tz in calendar.walk("VTIMEZONE")}
+    for event in calendar.walk("VEVENT"):
+        for prop in ("DTSTART", "DTEND"):
+            value = event[prop]
+            tzid = value.params.get("TZID")
+            if tzid is None:
+                raw = value.to_ical()
+                text = raw.decode() if isinstance(raw, bytes) else str(raw)
+                assert text.endswith("Z"), f"{event['UID']}: floating {prop}"
+            else:
+                assert tzid in defined, f"{event['UID']}: {prop} names TZID {tzid} without a VTIMEZONE"
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--from", "2026-12-10", "--to", "2026-12-01"], "--to 2026-12-01 is before --from 2026-12-10"),
+    (["--from", "12/01/2026"], "--from '12/01/2026': write a date as YYYY-MM-DD"),
+])
+def test_calendar_bad_dates_exit_2(ws: Ws, args: list[str], message: str) -> None:
+    outcome = ws.cli("calendar", *args)
+    assert (outcome.code, outcome.stdout) == (2, "")
+    assert message in outcome.stderr
