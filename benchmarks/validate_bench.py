@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import gc
 import os
 import pstats
 import random
@@ -642,6 +643,7 @@ def validate(root: Path) -> int:
 
 
 def timed(function: Callable[[Path], int], root: Path) -> tuple[float, int]:
+    gc.collect()  # each run starts from the same clean heap: no garbage left by the other side
     start = time.perf_counter()
     files = function(root)
     return time.perf_counter() - start, files
@@ -683,19 +685,38 @@ def time_command(command: list[str], runs: int) -> float:
 
 
 def profile(root: Path, lines: int = 25) -> None:
+    """Validate once under cProfile: the top functions by cumulative and by own time, then
+    cmops' own functions with their share of the whole run (where to look in src/)."""
     from cmops import validation
 
+    gc.collect()
     profiler = cProfile.Profile()
+    start = time.perf_counter()
     profiler.enable()
     result = validation.run(root)
     profiler.disable()
+    wall = time.perf_counter() - start
     stats = pstats.Stats(profiler, stream=sys.stdout)
-    total: Any = getattr(stats, "total_tt", 0.0)
-    print(f"\nvalidate under cProfile: {result.checked} files, {float(total):.2f} s profiled time")
+    print(f"\nvalidate under cProfile: {result.checked:,} files in {wall:.2f} s "
+          "(profiling slows call-heavy Python code more than C code)")
+    own = [(key[0], key[1], key[2], values[3]) for key, values in _raw(stats).items()
+           if f"{os.sep}cmops{os.sep}" in key[0]]
+    own.sort(key=lambda row: -row[3])
+    total = max((row[3] for row in own), default=0.0) or 1.0
+    print("\n=== cmops functions by cumulative time (share of validation.run) ===")
+    for filename, line, function, cumulative in own[:lines]:
+        where = filename.split(f"{os.sep}cmops{os.sep}", 1)[-1]
+        print(f"{100 * cumulative / total:6.1f}%  {cumulative:7.3f} s  {where}:{line}({function})")
     stats.strip_dirs()
     for key in ("cumulative", "tottime"):
         print(f"\n=== top {lines} by {key} time ===")
         stats.sort_stats(key).print_stats(lines)
+
+
+def _raw(stats: pstats.Stats) -> dict[tuple[str, int, str], tuple[Any, ...]]:
+    """pstats' table: (file, line, function) -> (calls, primitive calls, tottime, cumtime, ...)."""
+    table: dict[tuple[str, int, str], tuple[Any, ...]] = getattr(stats, "stats", {})
+    return table
 
 
 @dataclass

@@ -149,6 +149,7 @@ class Workspace:
     responses: Document | None = None
     response_tests: list[Document] = field(default_factory=list)
     replies: set[str] = field(default_factory=set)
+    files_checked: int = 0
 
     def post(self, post_id: str) -> Post | None:
         for post in self.posts:

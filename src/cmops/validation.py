@@ -31,7 +31,7 @@ def run(root: Path, only: Iterable[str] | None = None) -> Result:
     with workspace.gc_paused():
         space, findings = workspace.load(root)
         findings.extend(checks.run_all(space))
-    checked = _count_files(root)
+    checked = space.files_checked
     if only is not None:
         selected = list(only)
         if not any(s == "." or s.startswith(GLOBAL_PREFIXES) for s in selected):
@@ -46,18 +46,6 @@ def _selected(finding: Finding, selected: list[str]) -> bool:
 def _under(name: str, selection: str) -> bool:
     selection = selection.rstrip("/")
     return name == selection or name.startswith(selection + "/")
-
-
-def _count_files(root: Path) -> int:
-    from cmops.posts import POSTS_DIR
-    from cmops.workspace import CALENDARS_DIR, SETTINGS_FILE
-
-    count = int((root / SETTINGS_FILE).is_file())
-    for folder in (POSTS_DIR, CALENDARS_DIR, "policies"):
-        base = root / folder
-        if base.is_dir():
-            count += sum(1 for p in base.rglob("*") if p.suffix in (".md", ".yaml", ".yml"))
-    return count
 
 
 def relative_paths(root: Path, paths: Iterable[str]) -> list[str]:

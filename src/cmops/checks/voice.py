@@ -34,9 +34,16 @@ def check(workspace: Workspace) -> list[Finding]:
     for post in workspace.posts:
         if post.status == "retracted":
             continue
+        # Channels usually share the body: lint each distinct (part, rule set) once.
+        seen: set[tuple[int, str, tuple[int, ...]]] = set()
         for channel_id, rendition in post.renditions.items():
+            rules = [r for r in banned if r.channels is None or channel_id in r.channels]
+            rule_ids = tuple(id(r) for r in rules)
             for part in rendition.parts:
-                findings.update(_part(post, channel_id, part, banned, policy))
+                key = (part.line, part.text, rule_ids)
+                if key not in seen:
+                    seen.add(key)
+                    findings.update(_part(post, part, rules, policy))
             findings.update(_disclosure(post, channel_id, rendition.parts, policy))
     return sorted(findings)
 
@@ -58,12 +65,9 @@ def _at(post: Post, part: Part, offset: int, code: str, severity: Severity, mess
     return Finding(post.file, line, column, json_path(("parts", part.index)), code, severity, message)
 
 
-def _part(post: Post, channel_id: str, part: Part, banned: list[Banned],
-          policy: dict[str, Any]) -> list[Finding]:
+def _part(post: Post, part: Part, banned: list[Banned], policy: dict[str, Any]) -> list[Finding]:
     findings = []
     for rule in banned:
-        if rule.channels is not None and channel_id not in rule.channels:
-            continue
         hit = rule.pattern.search(part.text)
         if hit:
             advice = f"; write {rule.suggestion!r} instead" if rule.suggestion else ""
