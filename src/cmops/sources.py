@@ -14,7 +14,7 @@ MAX_TEXT_BYTES = 2 * 1024 * 1024
 def read_text(path: Path | str, rel: str, limit: int = MAX_TEXT_BYTES) -> tuple[str | None, list[Finding]]:
     """Return the file's text, or ``None`` and a finding that says what is wrong with it."""
     try:
-        size = os.stat(path).st_size
+        size = os.stat(path).st_size  # noqa: PTH116
     except OSError as exc:
         return None, [_file_finding(rel, 1, "file.unreadable", f"cannot read file: {exc.strerror}")]
     if size > limit:
