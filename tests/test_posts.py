@@ -109,3 +109,12 @@ def test_post_linked_from_outside_the_workspace_is_not_read(
     (space.root / "content/posts").mkdir(parents=True)
     (space.root / "content/posts/leak.md").symlink_to(outside)
     assert space.codes() == [("content/posts/leak.md", 1, "file.outside-workspace")]
+
+
+def test_files_that_look_like_posts_but_are_ignored_get_a_warning(space: Space) -> None:
+    space.write("content/posts/launch.markdown", "---\nchannels: [bsky]\n---\nHi\n")
+    space.write("content/posts/de/Teaser.MD", "---\nchannels: [bsky]\n---\nHallo\n")
+    assert [(f.file, f.code, f.severity) for f in space.findings()] == [
+        ("content/posts/de/Teaser.MD", "post.ignored-file", "warning"),
+        ("content/posts/launch.markdown", "post.ignored-file", "warning"),
+    ]

@@ -33,6 +33,9 @@ POLICIES = {"voice": "policies/voice.yaml", "approvals": "policies/approvals.yam
             "responses": "policies/responses.yaml"}
 REPLIES_DIR = "policies/replies"
 POLICY_TESTS_DIR = "policies/tests"
+#: Files that look like posts but are not read as posts (a post silently never going out
+#: is the failure users hate most, so these get a warning).
+LOOKALIKE_SUFFIXES = (".MD", ".Md", ".mD", ".markdown", ".mdown", ".txt")
 
 
 @contextmanager
@@ -151,6 +154,12 @@ def load(root: Path) -> tuple[Workspace, list[Finding]]:
             findings.extend(found)
             if post is not None:
                 workspace.posts.append(post)
+    for source in files(root, POSTS_DIR, LOOKALIKE_SUFFIXES, recursive=True):
+        if not source.name.endswith(".md"):
+            findings.append(Finding(
+                source.name, 1, 1, "$", "post.ignored-file", "warning",
+                "only files ending in '.md' are posts; this one is never published: rename it",
+            ))
     zone = settings.zone if settings else schedule.zone("UTC")
     assert zone is not None
     for source in files(root, CALENDARS_DIR, (".yaml", ".yml"), recursive=False):
