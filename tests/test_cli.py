@@ -557,7 +557,7 @@ def test_calendar_groups_by_day_in_the_workspace_zone(ws: Ws) -> None:
     outcome = ws.cli("calendar", env=NOW)
     assert (outcome.code, outcome.stderr) == (0, "")
     slots = ["  10:00  bsky-de      (open slot: Tuesday tip)",
-             "  10:00  bsky-us      (open slot: Tuesday tip)"]
+             "  16:00  bsky-us      (open slot: Tuesday tip) (10:00 America/New_York)"]
     assert outcome.stdout.splitlines() == [
         "Acme Community: 2026-12-01 to 2026-12-31 (Europe/Berlin)",
         "Tue 2026-12-01",
@@ -592,7 +592,8 @@ def test_calendar_groups_by_day_in_the_workspace_zone(ws: Ws) -> None:
 def test_calendar_window_with_nothing_in_it(ws: Ws) -> None:
     outcome = ws.cli("calendar", "--from", "2027-02-01", "--to", "2027-02-01")
     assert (outcome.code, outcome.stdout) == (
-        0, "Acme Community: 2027-02-01 to 2027-02-01 (Europe/Berlin)\nNothing scheduled.\n")
+        0, "Acme Community: 2027-02-01 to 2027-02-01 (Europe/Berlin)\nNothing scheduled.\n"
+        "Without a publish_at:\n  de/drafts-year-review (draft, not published): bsky-de, news\n")
 
 
 ICS_WINDOW = ("calendar", "--from", "2026-12-01", "--to", "2026-12-08", "--format", "ics")

@@ -62,3 +62,13 @@ def test_unknown_zones_are_none(name: str) -> None:
 def test_cmops_now_overrides_the_clock(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CMOPS_NOW", "2026-12-01T09:30:00+01:00")
     assert schedule.now().isoformat() == "2026-12-01T09:30:00+01:00"
+
+
+def test_whole_day_windows_read_as_inclusive_dates() -> None:
+    start = parse_instant("2026-12-24", BERLIN)
+    end = parse_instant("2026-12-26", BERLIN, end_of_day=True)
+    assert schedule.fmt_window(start, end, BERLIN) == (
+        "Thu 2026-12-24 to Sat 2026-12-26 inclusive, Europe/Berlin"
+    )
+    noon = parse_instant("2026-12-24 12:00", BERLIN)
+    assert schedule.fmt_window(noon, end, BERLIN) == "2026-12-24 12:00 CET to 2026-12-27 00:00 CET"

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from cmops import schedule
 from cmops.errors import UsageError
-from cmops.model import Post, Rendition, Workspace
+from cmops.model import Channel, Post, Rendition, Workspace
 
 DEFAULT_DAYS = 30
 WEEKDAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
@@ -71,34 +71,62 @@ def show_calendar(root: Path, start_text: str | None, end_text: str | None, fmt:
 
 def _text(space: Workspace, found: list[Entry], first: date, last: date, zone: ZoneInfo) -> str:
     by_day: dict[date, list[str]] = {}
+    taken: set[tuple[str, date]] = set()
     for entry in found:
-        local = entry.when.astimezone(zone)
         channel = entry.rendition.channel
-        own = ""
-        if channel.zone.key != zone.key:
-            own = f" ({entry.when.astimezone(channel.zone):%H:%M} {channel.zone.key})"
+        taken.add((channel.id, entry.when.astimezone(channel.zone).date()))
         flags = " [draft]" if entry.post.status == "draft" else ""
         campaign = f" #{entry.post.campaign}" if entry.post.campaign else ""
-        by_day.setdefault(local.date(), []).append(
-            f"  {local:%H:%M}  {channel.id:<12} {entry.post.id}{own}{campaign}{flags}")
+        _add(by_day, entry.when, zone, channel, f"{entry.post.id}{{own}}{campaign}{flags}")
     day = first
     while day <= last:
-        weekday = WEEKDAYS[day.weekday()]
-        taken = {line.split()[1] for line in by_day.get(day, [])}
         for slot in space.slots:
-            if weekday in slot.weekdays:
-                for channel_id in slot.channels or sorted(space.settings.channels if space.settings else []):
-                    if channel_id not in taken:
-                        by_day.setdefault(day, []).append(
-                            f"  {slot.time}  {channel_id:<12} (open slot: {slot.name})")
+            if WEEKDAYS[day.weekday()] not in slot.weekdays:
+                continue
+            for channel_id in slot.channels or sorted(space.settings.channels if space.settings else []):
+                slot_channel = space.settings.channels.get(channel_id) if space.settings else None
+                if slot_channel is None or (channel_id, day) in taken:
+                    continue
+                try:
+                    when = schedule.parse_instant(f"{day.isoformat()} {slot.time}", slot_channel.zone)
+                except schedule.TimeProblem:
+                    continue
+                _add(by_day, when, zone, slot_channel, f"(open slot: {slot.name}){{own}}")
         for blackout in space.blackouts:
             if blackout.start.astimezone(zone).date() <= day < blackout.end.astimezone(zone).date():
                 by_day.setdefault(day, []).insert(0, f"  blackout: {blackout.name}")
         day += timedelta(days=1)
     lines = [f"{space.settings.name if space.settings else ''}: {first} to {last} ({zone.key})"]
-    if not by_day:
+    visible = sorted(day for day in by_day if first <= day <= last)
+    if not visible:
         lines.append("Nothing scheduled.")
-    for day in sorted(by_day):
+    for day in visible:
         lines.append(f"{WEEKDAYS[day.weekday()].title()} {day.isoformat()}")
         lines.extend(sorted(by_day[day], key=lambda line: (not line.startswith("  blackout"), line)))
+    unscheduled = _unscheduled(space)
+    if unscheduled:
+        lines.append("Without a publish_at:")
+        lines.extend(unscheduled)
     return "\n".join(lines)
+
+
+def _add(by_day: dict[date, list[str]], when: datetime, zone: ZoneInfo, channel: Channel,
+         text: str) -> None:
+    """One line at its time in the workspace zone, with the channel's own time if it differs."""
+    local = when.astimezone(zone)
+    own = ""
+    if channel.zone.key != zone.key:
+        own = f" ({when.astimezone(channel.zone):%H:%M} {channel.zone.key})"
+    line = f"  {local:%H:%M}  {channel.id:<12} " + text.replace("{own}", own)
+    by_day.setdefault(local.date(), []).append(line)
+
+
+def _unscheduled(space: Workspace) -> list[str]:
+    """Posts with no time: ready ones go out when merged, drafts wait for a decision."""
+    lines = []
+    for post in space.posts:
+        missing = [c for c, r in post.renditions.items() if r.publish_at is None]
+        if missing and post.status != "retracted":
+            what = "draft, not published" if post.status == "draft" else "published when merged"
+            lines.append(f"  {post.id} ({what}): {', '.join(missing)}")
+    return lines

@@ -144,5 +144,16 @@ def fmt_local(instant: datetime, tz: ZoneInfo) -> str:
     return f"{local:%Y-%m-%d %H:%M} {local.tzname()}"
 
 
+def fmt_window(start: datetime, end: datetime, tz: ZoneInfo) -> str:
+    """A window as people write it: whole days as an inclusive date range."""
+    first, after = start.astimezone(tz), end.astimezone(tz)
+    if first.time() == time() and after.time() == time():
+        last = after.date() - timedelta(days=1)
+        if last == first.date():
+            return f"{first:%a %Y-%m-%d}, {tz.key}"
+        return f"{first:%a %Y-%m-%d} to {last:%a %Y-%m-%d} inclusive, {tz.key}"
+    return f"{fmt_local(start, tz)} to {fmt_local(end, tz)}"
+
+
 def fmt_utc(instant: datetime) -> str:
     return f"{instant.astimezone(UTC):%Y-%m-%d %H:%M}Z"

@@ -8,7 +8,7 @@ from datetime import date, datetime
 
 from cmops.findings import Finding, Severity
 from cmops.model import Cadence, Post, Rendition, Workspace
-from cmops.schedule import fmt_local
+from cmops.schedule import fmt_local, fmt_window
 from cmops.yamlfile import Document
 
 
@@ -69,7 +69,7 @@ def _campaign(workspace: Workspace, post: Post) -> list[Finding]:
             findings.append(post.doc.finding(
                 list(rendition.time_path), "post.outside-campaign",
                 f"{channel_id}: {fmt_local(when, zone)} is outside campaign {campaign.id!r} "
-                f"({fmt_local(campaign.start, zone)} to {fmt_local(campaign.end, zone)})"))
+                f"({fmt_window(campaign.start, campaign.end, zone)})"))
     return findings
 
 
@@ -85,8 +85,8 @@ def _blackouts(workspace: Workspace, post: Post, channel_id: str, rendition: Ren
             findings.append(replace(post.doc.finding(
                 list(rendition.time_path), "post.in-blackout",
                 f"{channel_id}: {fmt_local(when, zone)} falls in blackout {blackout.name!r} "
-                f"({fmt_local(blackout.start, zone)} to {fmt_local(blackout.end, zone)}, "
-                f"{blackout.doc.file}); move the post",
+                f"({fmt_window(blackout.start, blackout.end, zone)}, {blackout.doc.file}); "
+                "move the post",
             ), related=(blackout.doc.file,)))
     return findings
 
