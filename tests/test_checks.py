@@ -235,3 +235,26 @@ def test_sponsored_posts_need_a_disclosure(space: Space) -> None:
         ("content/posts/a.md", 3, "voice.missing-disclosure"),
         ("content/posts/b.md", 3, "voice.missing-disclosure"),
     ]
+
+
+def test_too_long_part_of_a_variant_thread_points_at_its_own_line(space: Space) -> None:
+    space.post("a", """\
+        channels: [bsky]
+        variants:
+          bsky:
+            text: |
+              First part is short.
+              ---
+              %s
+    """ % ("b" * 301))
+    [finding] = space.findings()
+    assert (finding.line, finding.code) == (8, "post.too-long")
+    assert finding.message.startswith("bsky: part 2 of 2 is 301 graphemes")
+
+
+def test_findings_for_different_channels_at_one_place_are_all_kept(space: Space) -> None:
+    space.write("content/calendars/main.yaml", CALENDAR)
+    space.post("p", "channels: [bsky, masto]\npublish_at: 2026-12-25 10:00", "Merry")
+    findings = space.findings()
+    assert [(f.line, f.code) for f in findings] == [(3, "post.in-blackout"), (3, "post.in-blackout")]
+    assert sorted(f.message.split(":")[0] for f in findings) == ["bsky", "masto"]

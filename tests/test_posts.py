@@ -118,3 +118,13 @@ def test_files_that_look_like_posts_but_are_ignored_get_a_warning(space: Space) 
         ("content/posts/de/Teaser.MD", "post.ignored-file", "warning"),
         ("content/posts/launch.markdown", "post.ignored-file", "warning"),
     ]
+
+
+def test_files_behind_a_linked_folder_outside_are_not_read(
+    space: Space, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    outside = tmp_path_factory.mktemp("outside")
+    (outside / "posts").mkdir()
+    (outside / "posts" / "leak.md").write_text("---\nchannels: [bsky]\n---\nsecret\n")
+    (space.root / "content").symlink_to(outside)
+    assert space.codes() == [("content/posts/leak.md", 1, "file.outside-workspace")]

@@ -77,3 +77,26 @@ def test_mastodon_url_counting_matches_twitter_text_on_the_whole_text() -> None:
     expected = len(text) - sum(end - start for start, end in spans) + 23 * len(spans)
     assert len(spans) == 4
     assert measure(text, "mastodon").length == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "platform", "spoiler"),
+    [
+        ("x" * 300, "bluesky", ""),
+        ("ü" * 280 + "👩\u200d👩\u200d👧" * 5, "bluesky", ""),
+        ("a" * 470 + " https://x.co", "mastodon", ""),
+        ("a" * 480, "mastodon", "CW" * 10),
+        ("日本語" * 45, "x", ""),
+        ("go to a.co " * 20, "x", ""),
+        ("y" * 2000, "discord", ""),
+    ],
+)
+def test_surely_fits_never_says_fits_when_the_exact_count_is_over(
+    text: str, platform: str, spoiler: str
+) -> None:
+    from cmops.text import surely_fits
+
+    exact = measure(text, platform, spoiler=spoiler)
+    if surely_fits(text, platform, spoiler=spoiler):
+        assert exact.over == 0
+    assert surely_fits("short", platform)

@@ -31,8 +31,8 @@ class Finding:
     column: int
     path: str
     code: str
-    severity: Severity = field(compare=False)
-    message: str = field(compare=False)
+    severity: Severity
+    message: str
     #: Other files involved (cadence, duplicates); lets --changed-since keep findings a
     #: changed file causes elsewhere. Not part of the rendered output.
     related: tuple[str, ...] = field(default=(), compare=False)

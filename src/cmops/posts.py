@@ -112,8 +112,7 @@ def _build_renditions(post: Post, body: str, body_line: int, settings: Settings)
             continue
         variant: dict[str, Any] = variants.get(channel_id, {})
         if "text" in variant:
-            line, _ = doc.where(["variants", channel_id, "text"])
-            parts = [Part(p.index, p.text, line) for p in split_parts(variant["text"], line)]
+            parts = split_parts(variant["text"], doc.text_line(["variants", channel_id, "text"]))
         else:
             parts = body_parts
         if "media" in variant:

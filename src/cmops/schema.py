@@ -96,6 +96,11 @@ def _where(path: list[Any]) -> str:
 
 
 def _message(error: ValidationError) -> str:
+    text = _full_message(error)
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+def _full_message(error: ValidationError) -> str:
     schema = error.schema if isinstance(error.schema, dict) else {}
     if error.validator == "pattern" and "description" in schema:
         return f"{error.instance!r} is not valid. {schema['description']}"

@@ -121,6 +121,22 @@ def _parse_tweet() -> Any:
     return parse_tweet
 
 
+def surely_fits(text: str, platform: str, *, spoiler: str = "") -> bool:
+    """A cheap upper bound: True means the exact count is certainly within the limit.
+
+    Validation only needs "is it over?", and most posts are far from the limit, so the
+    exact (and slower) count is needed only near it.
+    """
+    limit = LIMITS.get(platform)
+    if limit is None:
+        return True
+    if platform == "mastodon":  # a link counts 23 even when shorter
+        return len(text) + len(spoiler) + MASTODON_URL_LENGTH * text.count("://") <= limit
+    if platform == "x":  # weights are at most 2; a link (even without scheme) counts 23
+        return 2 * len(text) + 23 * text.count(".") <= limit
+    return len(text) <= limit  # graphemes and characters never exceed code points
+
+
 def measure(text: str, platform: str, *, spoiler: str = "") -> Measure:
     """Length of one thread part as ``platform`` counts it, with its limit."""
     limit = LIMITS.get(platform)

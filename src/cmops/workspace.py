@@ -86,7 +86,8 @@ def files(root: Path, folder: str, suffixes: tuple[str, ...], recursive: bool) -
     10,000 posts."""
     base = root / folder
     found: list[Source] = []
-    pending = [(str(base), folder, base.is_symlink())]
+    # Any link on the way to the folder (content/ itself may be one) marks all its files.
+    pending = [(str(base), folder, _through_link(base))]
     while pending:
         directory, prefix, linked = pending.pop()
         try:
@@ -130,7 +131,12 @@ def load_yaml_file(root: Path, source: Source, schema_name: str) -> tuple[Docume
 
 def single(root: Path, name: str) -> Source:
     path = root / name
-    return Source(str(path), name, path.is_symlink())
+    return Source(str(path), name, _through_link(path))
+
+
+def _through_link(path: Path) -> bool:
+    """Whether any part of ``path`` is a symbolic link (the root itself may be one)."""
+    return os.path.realpath(path) != os.path.abspath(path)  # noqa: PTH100 - no link resolution wanted here
 
 
 def load(root: Path) -> tuple[Workspace, list[Finding]]:

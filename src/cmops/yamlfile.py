@@ -84,6 +84,22 @@ class Document:
             mark = node.start_mark
         return mark.line + 1 + self.line_offset, mark.column + 1
 
+    def text_line(self, path: Sequence[str | int]) -> int:
+        """The line where the text of the scalar at ``path`` starts: for a block scalar
+        (``|`` or ``>``) that is the line after the indicator."""
+        line, _ = self.where(path)
+        node = self.node
+        for part in path:
+            if isinstance(node, yaml.MappingNode):
+                node = next((v for k, v in node.value if getattr(k, "value", None) == part), None)
+            elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+                node = node.value[part]
+            else:
+                node = None
+        if isinstance(node, yaml.ScalarNode) and node.style in ("|", ">"):
+            return line + 1
+        return line
+
     def finding(
         self,
         path: Sequence[str | int],
@@ -158,6 +174,8 @@ class _Builder:
         if type(node) is yaml.ScalarNode:
             # The common case, kept cheap: scalars need no memo (an aliased scalar is one value).
             self.nodes += 1
+            if self.nodes > MAX_NODES:
+                self._check_size(node)
             if node.tag == _STR:
                 return node.value
             return self._scalar(node)

@@ -31,6 +31,8 @@ def check(workspace: Workspace) -> list[Finding]:
                                             f"{channel_id}: {where} is empty; remove the extra '---'"))
                     continue
                 spoiler = rendition.spoiler if part.index == 0 else ""
+                if text.surely_fits(part.text, platform, spoiler=spoiler):
+                    continue
                 key = (part.text, platform, spoiler)
                 measure = cache.get(key)
                 if measure is None:
