@@ -128,3 +128,15 @@ def test_files_behind_a_linked_folder_outside_are_not_read(
     (outside / "posts" / "leak.md").write_text("---\nchannels: [bsky]\n---\nsecret\n")
     (space.root / "content").symlink_to(outside)
     assert space.codes() == [("content/posts/leak.md", 1, "file.outside-workspace")]
+
+
+def test_retracted_post_with_a_published_receipt_is_fine(space: Space) -> None:
+    space.post("a", "channels: [bsky]\nstatus: retracted", "Oops.")
+    space.post("b", "channels: [bsky]\nstatus: retracted", "Oops again.")
+    space.write("state/receipts.jsonl",
+                '{"post": "a", "channel": "bsky", "event": "published"}\n'
+                '{"post": "b", "channel": "bsky", "event": "intent"}\nnot json\n')
+    assert space.codes() == [
+        ("content/posts/b.md", 3, "post.retracted-unpublished"),
+        ("state/receipts.jsonl", 3, "state.bad-receipt"),
+    ]

@@ -56,7 +56,8 @@ def show_calendar(root: Path, start_text: str | None, end_text: str | None, fmt:
     zone = space.settings.zone
     today = schedule.now().astimezone(zone).date()
     first = _day(start_text, today, "--from")
-    last = _day(end_text, first + timedelta(days=DEFAULT_DAYS), "--to")
+    last = _day(end_text, min(first + timedelta(days=DEFAULT_DAYS), date(schedule.LAST_YEAR, 12, 31)),
+                "--to")
     if last < first:
         raise UsageError(f"--to {last} is before --from {first}")
     start = schedule.parse_instant(first.isoformat(), zone)

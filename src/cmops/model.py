@@ -89,6 +89,18 @@ class Post:
     sponsored: bool
     title: str | None
     renditions: dict[str, Rendition] = field(default_factory=dict)
+    source: str = field(default="", repr=False)
+
+    def column(self, line: int, found: str, at_least: int) -> int:
+        """1-based column of ``found`` on ``line`` of the file, searching from ``at_least``
+        (0-based). Parts lose the indentation and quotes around them in the file; this puts
+        it back so findings point at the exact characters."""
+        lines = self.source.split("\n", line)
+        if 0 < line <= len(lines):
+            index = lines[line - 1].casefold().find(found.casefold(), at_least)
+            if index >= 0:
+                return index + 1
+        return at_least + 1
 
     @property
     def data(self) -> dict[str, Any]:

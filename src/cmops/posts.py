@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import posixpath
+import re
 from typing import Any
 
 from cmops import schedule, schema, yamlfile
@@ -18,26 +19,30 @@ def post_id(rel: str) -> str:
     return rel[len(POSTS_DIR) + 1 : -3]
 
 
+_DELIMITER = re.compile(r"^---[ \t]*$", re.MULTILINE)
+
+
 def split_front_matter(text: str, rel: str) -> tuple[str, int, str, int] | Finding:
-    """Return (front matter, its first line, body, body's first line), or a finding."""
-    if not text.startswith(SEPARATOR + "\n"):
+    """Return (front matter, its first line, body, body's first line), or a finding.
+
+    Delimiter lines are ``---``, trailing spaces allowed (as Jekyll and Hugo do).
+    """
+    opening = _DELIMITER.match(text)
+    if opening is None:
         return Finding(
             rel, 1, 1, "$", "post.no-front-matter", "error",
             "a post starts with a line '---', then YAML front matter (at least 'channels:'), "
             "then a line '---', then the text",
         )
-    end = text.find("\n" + SEPARATOR + "\n", len(SEPARATOR))
-    if end < 0:
-        if text.endswith("\n" + SEPARATOR):
-            end = len(text) - len(SEPARATOR) - 1
-        else:
-            return Finding(
-                rel, 1, 1, "$", "post.no-front-matter", "error",
-                "front matter is not closed: add a line holding only '---' after it",
-            )
-    front = text[len(SEPARATOR) + 1 : end + 1]
+    closing = _DELIMITER.search(text, opening.end() + 1)
+    if closing is None:
+        return Finding(
+            rel, 1, 1, "$", "post.no-front-matter", "error",
+            "front matter is not closed: add a line holding only '---' after it",
+        )
+    front = text[opening.end() + 1 : closing.start()]
     body_line = 2 + front.count("\n") + 1
-    return front, 2, text[end + len(SEPARATOR) + 2 :], body_line
+    return front, 2, text[closing.end() + 1 :], body_line
 
 
 def split_parts(body: str, first_line: int) -> list[Part]:
@@ -86,6 +91,7 @@ def load_post(text: str, rel: str, settings: Settings | None) -> tuple[Post | No
         tags=list(data.get("tags", [])),
         sponsored=bool(data.get("sponsored", False)),
         title=data.get("title"),
+        source=text,
     )
     if settings is not None:
         findings.extend(_build_renditions(post, body, body_line, settings))

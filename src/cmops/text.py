@@ -32,6 +32,8 @@ UNITS = {
     "feed": "characters",
 }
 MASTODON_URL_LENGTH = 23
+#: Bluesky's post lexicon also caps the text at 3,000 UTF-8 bytes (emoji-heavy text hits it).
+BLUESKY_MAX_BYTES = 3000
 
 _GRAPHEME = regex.compile(r"\X")
 #: A code point whose Unicode grapheme-break property is anything but "Other" (combining

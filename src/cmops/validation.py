@@ -80,6 +80,7 @@ def changed_since(root: Path, ref: str) -> list[str]:
             f"--changed-since {ref}: no such commit or branch here (in CI, fetch it first, "
             "e.g. actions/checkout with fetch-depth: 0)"
         ) from None
-    names = git("diff", "--name-only", "--relative", ref, "--").splitlines()
-    names += git("ls-files", "--others", "--exclude-standard").splitlines()
-    return sorted(set(names))
+    # -z: names exactly as they are (otherwise git quotes non-ASCII ones: "tipp-f\303\274r.md").
+    names = git("diff", "-z", "--name-only", "--relative", ref, "--").split("\0")
+    names += git("ls-files", "-z", "--others", "--exclude-standard").split("\0")
+    return sorted({name for name in names if name})

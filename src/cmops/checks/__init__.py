@@ -7,9 +7,9 @@ from cmops.model import Workspace
 
 
 def run_all(workspace: Workspace) -> list[Finding]:
-    from cmops.checks import calendar, duplicates, media, parts, policies, voice
+    from cmops.checks import calendar, duplicates, media, parts, policies, retracted, voice
 
     findings: list[Finding] = []
-    for family in (parts, media, duplicates, calendar, voice, policies):
+    for family in (parts, media, duplicates, calendar, voice, policies, retracted):
         findings.extend(family.check(workspace))
     return findings

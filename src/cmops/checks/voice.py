@@ -51,17 +51,26 @@ def check(workspace: Workspace) -> list[Finding]:
 def _banned(item: str | dict[str, Any]) -> Banned:
     entry = {"phrase": item} if isinstance(item, str) else item
     phrase = entry["phrase"]
-    pattern = regex.compile(r"(?<!\w)" + regex.escape(phrase) + r"(?!\w)", regex.IGNORECASE)
+    pattern = _phrase(phrase)
     channels = entry.get("channels")
     severity: Severity = "warning" if entry.get("severity") == "warning" else "error"
     return Banned(phrase, pattern, severity, entry.get("suggestion"),
                   frozenset(channels) if channels is not None else None)
 
 
-def _at(post: Post, part: Part, offset: int, code: str, severity: Severity, message: str) -> Finding:
-    before = part.text[:offset]
+def _phrase(phrase: str) -> regex.Pattern[str]:
+    """Case-insensitive, and whole words where the phrase starts or ends with a letter or
+    digit: "#ad" does not match "#adventure", "!!!" still matches "news!!!"."""
+    start = r"(?<!\w)" if phrase[:1].isalnum() or phrase[:1] == "_" else ""
+    end = r"(?!\w)" if phrase[-1:].isalnum() or phrase[-1:] == "_" else ""
+    return regex.compile(start + regex.escape(phrase) + end, regex.IGNORECASE)
+
+
+def _at(post: Post, part: Part, hit: regex.Match[str], code: str, severity: Severity,
+        message: str) -> Finding:
+    before = part.text[: hit.start()]
     line = part.line + before.count("\n")
-    column = offset - (before.rfind("\n") + 1) + 1
+    column = post.column(line, hit.group(0), hit.start() - (before.rfind("\n") + 1))
     return Finding(post.file, line, column, json_path(("parts", part.index)), code, severity, message)
 
 
@@ -71,7 +80,7 @@ def _part(post: Post, part: Part, banned: list[Banned], policy: dict[str, Any]) 
         hit = rule.pattern.search(part.text)
         if hit:
             advice = f"; write {rule.suggestion!r} instead" if rule.suggestion else ""
-            findings.append(_at(post, part, hit.start(), "voice.banned-phrase", rule.severity,
+            findings.append(_at(post, part, hit, "voice.banned-phrase", rule.severity,
                                 f"{hit.group(0)!r} is on the voice policy's banned list{advice}"))
     for key, pattern, code, noun in (
         ("max_hashtags", _HASHTAG, "voice.too-many-hashtags", "hashtags"),
@@ -82,7 +91,7 @@ def _part(post: Post, part: Part, banned: list[Banned], policy: dict[str, Any]) 
             continue
         hits = list(pattern.finditer(part.text))
         if len(hits) > limit:
-            findings.append(_at(post, part, hits[limit].start(), code, "warning",
+            findings.append(_at(post, part, hits[limit], code, "warning",
                                 f"{len(hits)} {noun} in one part; the voice policy allows {limit}"))
     return findings
 
@@ -95,8 +104,7 @@ def _disclosure(post: Post, channel_id: str, parts: list[Part],
     sponsored = post.sponsored or bool(set(rule.get("tags", [])) & set(post.tags))
     if not sponsored:
         return []
-    first = parts[0].text.casefold()
-    if any(marker.casefold() in first for marker in rule["any_of"]):
+    if any(_phrase(marker).search(parts[0].text) for marker in rule["any_of"]):
         return []
     markers = ", ".join(rule["any_of"])
     return [post.doc.finding(["sponsored"] if post.sponsored else ["tags"],

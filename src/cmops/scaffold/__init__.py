@@ -46,17 +46,20 @@ def write_workspace(directory: Path, *, force: bool = False) -> list[str]:
     unless ``force``, and then only adds the files that are missing."""
     if directory.exists() and not directory.is_dir():
         raise UsageError(f"{directory} exists and is not a folder")
-    if directory.is_dir() and any(directory.iterdir()) and not force:
+    if directory.is_dir() and not force and any(directory.iterdir()):
         raise UsageError(
             f"{directory} is not empty; choose a new folder, or add --force to add only the "
             "missing example files (existing files are never overwritten)"
         )
     written = []
-    for name, data in template_files().items():
-        target = directory / name
-        if target.exists():
-            continue
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(data)
-        written.append(name)
+    try:
+        for name, data in template_files().items():
+            target = directory / name
+            if target.exists() or target.is_symlink():  # never write through a link
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+            written.append(name)
+    except OSError as exc:
+        raise UsageError(f"cannot write the workspace into {directory}: {exc.strerror or exc}") from None
     return written
