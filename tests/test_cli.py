@@ -660,3 +660,15 @@ def test_calendar_bad_dates_exit_2(ws: Ws, args: list[str], message: str) -> Non
     outcome = ws.cli("calendar", *args)
     assert (outcome.code, outcome.stdout) == (2, "")
     assert message in outcome.stderr
+
+
+def test_github_annotations_name_files_from_the_repository_root(tmp_path: Path, make_ws: MakeWs) -> None:
+    repo = tmp_path / "repo"
+    ws = make_ws("repo/social")
+    commit_all(repo)
+    changed = "content/posts/de/2026-12-08-tipp-offline.md"
+    ws.replace(changed, "channels: [bsky-de]", "channels: [bsky-dee]")
+    outcome = ws.cli("validate", "--format", "github")
+    assert outcome.code == 1
+    assert outcome.stdout.startswith(
+        f"::error file=social/{changed},line=3,col=12,title=post.unknown-channel::")

@@ -140,3 +140,8 @@ def test_retracted_post_with_a_published_receipt_is_fine(space: Space) -> None:
         ("content/posts/b.md", 3, "post.retracted-unpublished"),
         ("state/receipts.jsonl", 3, "state.bad-receipt"),
     ]
+
+
+def test_bad_variant_name_points_at_the_key(space: Space) -> None:
+    space.post("a", "channels: [bsky]\nvariants:\n  bsky: {text: a}\n  Bsky: {text: b}")
+    assert space.codes() == [("content/posts/a.md", 5, "schema.bad-name")]

@@ -92,7 +92,8 @@ def validate(obj: Context, paths: tuple[str, ...], fmt: str, strict: bool, ref: 
         only = changed if only is None else [p for p in changed if any(
             p == o or p.startswith(o.rstrip("/") + "/") or o == "." for o in only)]
     result = validation.run(root, only)
-    output = render.render(result.findings, fmt, color=obj.color)
+    prefix = validation.repo_prefix(root) if fmt == "github" else ""
+    output = render.render(result.findings, fmt, color=obj.color, prefix=prefix)
     if output:
         click.echo(output)
     if fmt == "text":

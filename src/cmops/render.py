@@ -8,11 +8,13 @@ from collections.abc import Sequence
 from cmops.findings import Finding
 
 
-def render(findings: Sequence[Finding], fmt: str, *, color: bool = False) -> str:
+def render(findings: Sequence[Finding], fmt: str, *, color: bool = False, prefix: str = "") -> str:
+    """``prefix`` is the workspace's folder inside the git repository (GitHub annotations
+    name files from the repository root)."""
     if fmt == "json":
         return json.dumps([f.as_dict() for f in findings], indent=2, ensure_ascii=False)
     if fmt == "github":
-        return "\n".join(_github(f) for f in findings)
+        return "\n".join(_github(f, prefix) for f in findings)
     return "\n".join(_text(f, color) for f in findings)
 
 
@@ -45,7 +47,7 @@ def _escape_property(text: str) -> str:
     return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
 
 
-def _github(f: Finding) -> str:
-    props = (f"file={_escape_property(f.file)},line={f.line},col={f.column},"
+def _github(f: Finding, prefix: str) -> str:
+    props = (f"file={_escape_property(prefix + f.file)},line={f.line},col={f.column},"
              f"title={_escape_property(f.code)}")
     return f"::{f.severity} {props}::{_escape_data(f.message)}"

@@ -86,8 +86,10 @@ def _to_findings(doc: Document, error: ValidationError) -> list[Finding]:
                 )
         if findings:
             return findings
-    if error.validator == "propertyNames":
-        return [doc.finding(path, code, f"{_where(path)}: {error.message}")]
+    if "propertyNames" in error.schema_path and isinstance(error.instance, str):
+        return [doc.finding([*path, error.instance], "schema.bad-name",
+                            f"{_where(path)}: {error.instance!r} is not a valid name here "
+                            "(lower-case letters, digits, '-' and '_')", key=True)]
     return [doc.finding(path, code, f"{_where(path)}: {_message(error)}")]
 
 

@@ -61,6 +61,16 @@ def relative_paths(root: Path, paths: Iterable[str]) -> list[str]:
     return result
 
 
+def repo_prefix(root: Path) -> str:
+    """The workspace's folder inside its git repository ("" at the top or outside git)."""
+    try:
+        done = subprocess.run(["git", "-C", str(root), "rev-parse", "--show-prefix"],
+                              capture_output=True, text=True, check=False, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return done.stdout.strip() if done.returncode == 0 else ""
+
+
 def changed_since(root: Path, ref: str) -> list[str]:
     """Files changed since ``ref`` (committed, staged, unstaged and untracked)."""
     def git(*args: str) -> str:
@@ -81,6 +91,12 @@ def changed_since(root: Path, ref: str) -> list[str]:
             "e.g. actions/checkout with fetch-depth: 0)"
         ) from None
     # -z: names exactly as they are (otherwise git quotes non-ASCII ones: "tipp-f\303\274r.md").
-    names = git("diff", "-z", "--name-only", "--relative", ref, "--").split("\0")
+    # Compare with where the branch left REF (as a pull request does), not with REF's tip:
+    # files changed on main since then are not this change's.
+    try:
+        base = git("merge-base", ref, "HEAD").strip() or ref
+    except UsageError:
+        base = ref
+    names = git("diff", "-z", "--name-only", "--relative", base, "--").split("\0")
     names += git("ls-files", "-z", "--others", "--exclude-standard").split("\0")
     return sorted({name for name in names if name})

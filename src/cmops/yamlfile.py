@@ -68,7 +68,7 @@ class Document:
         for part in path:
             found: yaml.Node | None = None
             if isinstance(node, yaml.MappingNode) and isinstance(part, str):
-                for knode, vnode in reversed(node.value):
+                for knode, vnode in node.value:  # the first of duplicate keys is the one kept
                     if isinstance(knode, yaml.ScalarNode) and knode.value == part:
                         found = vnode
                         if key and part == path[-1]:

@@ -101,7 +101,7 @@ def _cadence(rule: Cadence, channel_id: str,
         zone = rendition.channel.zone
         day = when.astimezone(zone).date()
         per_day[day].append(post)
-        if rule.max_per_day is not None and len(per_day[day]) == rule.max_per_day + 1:
+        if rule.max_per_day is not None and len(per_day[day]) > rule.max_per_day:
             others = [p.file for p in per_day[day][:-1]]
             findings.append(replace(post.doc.finding(
                 list(rendition.time_path), "post.cadence-max-per-day",
