@@ -22,7 +22,7 @@
 //     startup failed and stderr says why (exit code 1).
 //   * It stops (closes the network, drops its schemas, deletes its temp dirs, exits 0) on
 //     SIGTERM, SIGINT, stdin EOF (so a dead parent never leaves it running), or after
-//     --max-seconds. A second signal exits at once.
+//     --max-seconds. A second signal exits at once (exit 1) without cleaning up.
 import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
@@ -225,9 +225,11 @@ async function main() {
     process.exit(code)
   }
 
+  let signals = 0
   for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP']) {
     process.on(sig, () => {
-      if (stopping) {
+      // A second *signal* means "now"; a signal after stdin EOF just joins the shutdown.
+      if (++signals > 1) {
         writeErr(`second ${sig}: exiting now`)
         cleanupFiles()
         process.exit(1)
@@ -237,7 +239,7 @@ async function main() {
   }
   if (!ignoreStdin) {
     process.stdin.on('data', () => {}) // drain; content is ignored
-    process.stdin.on('end', () => shutdown('stdin closed'))
+    process.stdin.on('end', () => shutdown('stdin closed; set PDS_IGNORE_STDIN=1 to run without a stdin pipe'))
     process.stdin.on('error', () => shutdown('stdin error'))
     process.stdin.resume()
   }
@@ -248,10 +250,16 @@ async function main() {
   writeErr(`ports ${JSON.stringify(ports)}, schemas ${schemas.join(', ')}, tmp ${runTmp}`)
   // Fresh AppView (and Ozone) state: the PLC is in memory and the PDS dirs are new, so
   // rows left by an earlier run would point at DIDs that no longer exist.
-  await withTimeout(dropSchemas(dbUrl, schemas), 30_000, 'connecting to PostgreSQL')
-
-  // Import only now: loggers read LOG_* env at import time.
-  const dev = require('@atproto/dev-env')
+  let dev
+  try {
+    await withTimeout(dropSchemas(dbUrl, schemas), 30_000, `connecting to PostgreSQL`)
+    // Import only now: loggers read LOG_* env at import time.
+    dev = require('@atproto/dev-env')
+  } catch (err) {
+    writeErr(`startup failed: ${err?.stack ?? err}`)
+    cleanupFiles()
+    return 1
+  }
 
   const start = async () => {
     if (withOzone) {
