@@ -78,7 +78,7 @@ def _text(space: Workspace, found: list[Entry], first: date, last: date, zone: Z
         taken.add((channel.id, entry.when.astimezone(channel.zone).date()))
         flags = " [draft]" if entry.post.status == "draft" else ""
         campaign = f" #{entry.post.campaign}" if entry.post.campaign else ""
-        _add(by_day, entry.when, zone, channel, f"{entry.post.id}{{own}}{campaign}{flags}")
+        _add(by_day, entry.when, zone, channel, entry.post.id, f"{campaign}{flags}")
     day = first
     while day <= last:
         for slot in space.slots:
@@ -92,7 +92,7 @@ def _text(space: Workspace, found: list[Entry], first: date, last: date, zone: Z
                     when = schedule.parse_instant(f"{day.isoformat()} {slot.time}", slot_channel.zone)
                 except schedule.TimeProblem:
                     continue
-                _add(by_day, when, zone, slot_channel, f"(open slot: {slot.name}){{own}}")
+                _add(by_day, when, zone, slot_channel, f"(open slot: {slot.name})")
         for blackout in space.blackouts:
             if blackout.start.astimezone(zone).date() <= day < blackout.end.astimezone(zone).date():
                 by_day.setdefault(day, []).insert(0, f"  blackout: {blackout.name}")
@@ -112,13 +112,13 @@ def _text(space: Workspace, found: list[Entry], first: date, last: date, zone: Z
 
 
 def _add(by_day: dict[date, list[str]], when: datetime, zone: ZoneInfo, channel: Channel,
-         text: str) -> None:
+         what: str, after: str = "") -> None:
     """One line at its time in the workspace zone, with the channel's own time if it differs."""
     local = when.astimezone(zone)
     own = ""
     if channel.zone.key != zone.key:
         own = f" ({when.astimezone(channel.zone):%H:%M} {channel.zone.key})"
-    line = f"  {local:%H:%M}  {channel.id:<12} " + text.replace("{own}", own)
+    line = f"  {local:%H:%M}  {channel.id:<12} {what}{own}{after}"
     by_day.setdefault(local.date(), []).append(line)
 
 
