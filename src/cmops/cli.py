@@ -89,8 +89,7 @@ def validate(obj: Context, paths: tuple[str, ...], fmt: str, strict: bool, ref: 
         only = validation.relative_paths(root, paths)
     if ref is not None:
         changed = validation.changed_since(root, ref)
-        only = changed if only is None else [p for p in changed if any(
-            p == o or p.startswith(o.rstrip("/") + "/") or o == "." for o in only)]
+        only = changed if only is None else [p for p in changed if validation.under_any(p, only)]
     result = validation.run(root, only)
     prefix = validation.repo_prefix(root) if fmt == "github" else ""
     output = render.render(result.findings, fmt, color=obj.color, prefix=prefix)

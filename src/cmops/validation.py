@@ -40,12 +40,16 @@ def run(root: Path, only: Iterable[str] | None = None) -> Result:
 
 
 def _selected(finding: Finding, selected: list[str]) -> bool:
-    return any(_under(name, s) for name in (finding.file, *finding.related) for s in selected)
+    return any(under_any(name, selected) for name in (finding.file, *finding.related))
 
 
-def _under(name: str, selection: str) -> bool:
-    selection = selection.rstrip("/")
-    return name == selection or name.startswith(selection + "/")
+def under_any(name: str, selection: Iterable[str]) -> bool:
+    """Whether workspace-relative ``name`` is one of, or inside one of, the selected paths."""
+    for raw in selection:
+        selected = raw.rstrip("/")
+        if selected in ("", ".") or name == selected or name.startswith(selected + "/"):
+            return True
+    return False
 
 
 def relative_paths(root: Path, paths: Iterable[str]) -> list[str]:
