@@ -62,10 +62,10 @@ def test_preview_of_the_example_counts_graphemes(ws: Ws) -> None:
 
 
 def _channel(channel: str, platform: str, account: str, zone: str, language: str, utc: str, local: str,
-             when: str, parts: list[dict[str, Any]]) -> dict[str, Any]:
+             when: str, parts: list[dict[str, Any]], written: str = "2026-12-02 09:30") -> dict[str, Any]:
     return {"channel": channel, "platform": platform, "account": account, "timezone": zone,
             "language": language, "publish_at": utc, "publish_at_local": local, "when": when,
-            "parts": parts, "media": []}
+            "publish_at_written": written, "parts": parts, "media": []}
 
 
 def _parts(unit: str, limit: int, *texts: tuple[str, int]) -> list[dict[str, Any]]:
@@ -257,3 +257,12 @@ def test_calendar_bad_dates_exit_2(ws: Ws, args: list[str], message: str) -> Non
     outcome = ws.cli("calendar", *args)
     assert (outcome.code, outcome.stdout) == (2, "")
     assert message in outcome.stderr
+
+
+def test_preview_of_a_post_with_an_unusable_time_says_so_and_exits_1(ws: Ws) -> None:
+    ws.post("t/gap", "channels: [bsky-de]\npublish_at: 2026-03-29 02:30", "Mitten in der Nacht.\n")
+    outcome = ws.cli("preview", "t/gap")
+    assert outcome.code == 1
+    lines = outcome.stdout.splitlines()
+    assert "When: '2026-03-29 02:30' cannot be used - see the problems below" in lines
+    assert lines[-1].startswith("content/posts/t/gap.md:3:13: error [time.nonexistent] bsky-de: ")

@@ -112,10 +112,14 @@ def preview(obj: Context, post: str, channels: tuple[str, ...], fmt: str) -> Non
     """Show how each channel will publish POST: parts, lengths, time and media.
 
     POST is a post id (its path under content/posts/ without .md) or a path to the file.
+    Exits 1 when the post has errors (they are listed under the preview).
     """
     from cmops.preview import preview_post
 
-    click.echo(preview_post(obj.root, post, list(channels), fmt))
+    text, has_errors = preview_post(obj.root, post, list(channels), fmt)
+    click.echo(text)
+    if has_errors:
+        sys.exit(EXIT_FINDINGS)
 
 
 @cli.command()

@@ -65,6 +65,8 @@ class Rendition:
     publish_at: datetime | None
     time_path: tuple[str | int, ...]
     spoiler: str = ""
+    #: publish_at as written; set even when it could not be used (then publish_at is None).
+    time_text: str | None = None
 
     def content_hash(self) -> str:
         """Identity of what goes out, independent of the file name (rename/copy guard)."""

@@ -142,7 +142,8 @@ def _build_renditions(post: Post, body: str, body_line: int, settings: Settings)
             for i, m in enumerate(media_items)
         ]
         post.renditions[channel_id] = Rendition(
-            channel, parts, media, media_path, when, time_path, data.get("spoiler", "")
+            channel, parts, media, media_path, when, time_path, data.get("spoiler", ""),
+            None if when_text is None else str(when_text),
         )
     for channel_id in variants:
         if channel_id not in channels:

@@ -32,7 +32,8 @@ def resolve_post_id(root: Path, ref: str) -> str:
     return ref.removesuffix(".md").strip("/")
 
 
-def preview_post(root: Path, ref: str, channels: list[str], fmt: str) -> str:
+def preview_post(root: Path, ref: str, channels: list[str], fmt: str) -> tuple[str, bool]:
+    """The preview, and whether the post has errors (the command then exits 1)."""
     from cmops.render import render
     from cmops.workspace import load_for_command
 
@@ -53,9 +54,10 @@ def preview_post(root: Path, ref: str, channels: list[str], fmt: str) -> str:
                          f"its channels: {', '.join(post.renditions) or 'none'}")
     selected = [r for c, r in post.renditions.items() if not channels or c in channels]
     data = _as_data(post, selected, mine)
+    has_errors = any(f.is_error for f in mine)
     if fmt == "json":
-        return json.dumps(data, indent=2, ensure_ascii=False)
-    return _as_text(data, mine)
+        return json.dumps(data, indent=2, ensure_ascii=False), has_errors
+    return _as_text(data, mine), has_errors
 
 
 def _as_data(post: Post, renditions: list[Rendition], findings: list[Finding]) -> dict[str, Any]:
@@ -80,6 +82,7 @@ def _as_data(post: Post, renditions: list[Rendition], findings: list[Finding]) -
             "publish_at_local": when.astimezone(channel.zone).isoformat() if when else None,
             "when": f"{fmt_local(when, channel.zone)} ({channel.zone.key}) = {fmt_utc(when)}"
             if when else None,
+            "publish_at_written": rendition.time_text,
             "parts": parts,
             "media": [{"path": m.file or m.written, "alt": m.alt} for m in rendition.media],
         })
@@ -105,6 +108,8 @@ def _as_text(data: dict[str, Any], findings: list[Finding]) -> str:
                      f"{ch['language'] or 'not set'}) ==")
         if ch["when"]:
             lines.append(f"When: {ch['when']}")
+        elif ch["publish_at_written"] is not None:
+            lines.append(f"When: {ch['publish_at_written']!r} cannot be used - see the problems below")
         else:
             lines.append("When: as soon as it is merged (no publish_at)")
         count = len(ch["parts"])
