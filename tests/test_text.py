@@ -100,3 +100,9 @@ def test_surely_fits_never_says_fits_when_the_exact_count_is_over(
     if surely_fits(text, platform, spoiler=spoiler):
         assert exact.over == 0
     assert surely_fits("short", platform)
+
+
+def test_bluesky_reports_bytes_when_bytes_are_the_binding_limit() -> None:
+    family = "\U0001F468\u200d\U0001F469\u200d\U0001F467\u200d\U0001F466"  # 25 bytes, one grapheme
+    m = measure(family * 150, "bluesky")
+    assert (m.length, m.limit, m.unit, m.over) == (3750, 3000, "bytes of UTF-8", 750)

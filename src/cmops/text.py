@@ -136,7 +136,9 @@ def surely_fits(text: str, platform: str, *, spoiler: str = "") -> bool:
         return len(text) + len(spoiler) + MASTODON_URL_LENGTH * text.count("://") <= limit
     if platform == "x":  # weights are at most 2; a link (even without scheme) counts 23
         return 2 * len(text) + 23 * text.count(".") <= limit
-    return len(text) <= limit  # graphemes and characters never exceed code points
+    # Graphemes and characters never exceed code points; 300 code points stay under
+    # Bluesky's 3,000 bytes.
+    return len(text) <= limit
 
 
 def measure(text: str, platform: str, *, spoiler: str = "") -> Measure:
@@ -144,6 +146,9 @@ def measure(text: str, platform: str, *, spoiler: str = "") -> Measure:
     limit = LIMITS.get(platform)
     unit = UNITS.get(platform, "characters")
     if platform == "bluesky":
+        size = len(text.encode("utf-8")) if len(text) * 4 > BLUESKY_MAX_BYTES else 0
+        if size > BLUESKY_MAX_BYTES:  # the binding limit here is bytes (emoji take up to 25)
+            return Measure(size, BLUESKY_MAX_BYTES, "bytes of UTF-8")
         return Measure(graphemes(text), limit, unit)
     if platform == "mastodon":
         return Measure(_mastodon(text, spoiler), limit, unit)

@@ -31,18 +31,6 @@ def check(workspace: Workspace) -> list[Finding]:
                                             f"{channel_id}: {where} is empty; remove the extra '---'"))
                     continue
                 spoiler = rendition.spoiler if part.index == 0 else ""
-                if platform == "bluesky" and len(part.text) * 4 > text.BLUESKY_MAX_BYTES:
-                    size = len(part.text.encode("utf-8"))
-                    if size > text.BLUESKY_MAX_BYTES:
-                        over = size - text.BLUESKY_MAX_BYTES
-                        findings.append(Finding(
-                            post.file, part.line, 1, json_path(("parts", part.index)), "post.too-long",
-                            "error",
-                            f"{channel_id}: {where} is {size:,} bytes in UTF-8, {over:,} over Bluesky's "
-                            f"limit of {text.BLUESKY_MAX_BYTES:,} bytes (emoji take up to 25 bytes each); "
-                            "shorten it or split it with a line holding only '---'",
-                        ))
-                        continue
                 if text.surely_fits(part.text, platform, spoiler=spoiler):
                     continue
                 key = (part.text, platform, spoiler)
@@ -53,8 +41,8 @@ def check(workspace: Workspace) -> list[Finding]:
                     findings.append(Finding(
                         post.file, part.line, 1, json_path(("parts", part.index)), "post.too-long",
                         "error",
-                        f"{channel_id}: {where} is {measure.length} {measure.unit}, {measure.over} "
-                        f"over {PLATFORM_NAMES.get(platform, platform)}'s limit of {measure.limit}; "
+                        f"{channel_id}: {where} is {measure.length:,} {measure.unit}, {measure.over:,} "
+                        f"over {PLATFORM_NAMES.get(platform, platform)}'s limit of {measure.limit:,}; "
                         "shorten it or split it with a line holding only '---'",
                     ))
     return findings
