@@ -73,6 +73,20 @@ def xrpc(
             return err.code, raw.decode(errors="replace")
 
 
+def create_record(
+    pds: str, session: dict[str, Any], collection: str, record: dict[str, Any], rkey: str | None = None
+) -> tuple[int, Any]:
+    """com.atproto.repo.createRecord in the session's own repo; ``$type`` is the collection."""
+    body: dict[str, Any] = {
+        "repo": session["did"],
+        "collection": collection,
+        "record": {"$type": collection, **record, "createdAt": now_iso()},
+    }
+    if rkey is not None:
+        body["rkey"] = rkey
+    return xrpc(pds, "com.atproto.repo.createRecord", token=session["accessJwt"], body=body)
+
+
 def ok(status_body: tuple[int, Any], what: str) -> Any:
     status, body = status_body
     if status != 200:
@@ -141,22 +155,7 @@ def run(args: argparse.Namespace) -> dict[str, float]:
         text = f"cmops smoke {suffix} \N{SNOWFLAKE}"
         t0 = time.monotonic()
         created = ok(
-            xrpc(
-                pds,
-                "com.atproto.repo.createRecord",
-                token=alice["accessJwt"],
-                body={
-                    "repo": alice["did"],
-                    "collection": "app.bsky.feed.post",
-                    "rkey": rkey,
-                    "record": {
-                        "$type": "app.bsky.feed.post",
-                        "text": text,
-                        "langs": ["en"],
-                        "createdAt": now_iso(),
-                    },
-                },
-            ),
+            create_record(pds, alice, "app.bsky.feed.post", {"text": text, "langs": ["en"]}, rkey),
             "createRecord",
         )
         t_posted = time.monotonic()
@@ -180,17 +179,7 @@ def run(args: argparse.Namespace) -> dict[str, float]:
         print("getRecord: same text and cid")
 
         # Facts SPEC.md relies on (informational; the smoke does not fail on them).
-        dup = xrpc(
-            pds,
-            "com.atproto.repo.createRecord",
-            token=alice["accessJwt"],
-            body={
-                "repo": alice["did"],
-                "collection": "app.bsky.feed.post",
-                "rkey": rkey,
-                "record": {"$type": "app.bsky.feed.post", "text": "dup", "createdAt": now_iso()},
-            },
-        )
+        dup = create_record(pds, alice, "app.bsky.feed.post", {"text": "dup"}, rkey)
         missing = xrpc(
             pds,
             "com.atproto.repo.getRecord",
@@ -215,20 +204,7 @@ def run(args: argparse.Namespace) -> dict[str, float]:
 
         t0 = time.monotonic()
         like = ok(
-            xrpc(
-                pds,
-                "com.atproto.repo.createRecord",
-                token=bob["accessJwt"],
-                body={
-                    "repo": bob["did"],
-                    "collection": "app.bsky.feed.like",
-                    "record": {
-                        "$type": "app.bsky.feed.like",
-                        "subject": {"uri": uri, "cid": cid},
-                        "createdAt": now_iso(),
-                    },
-                },
-            ),
+            create_record(pds, bob, "app.bsky.feed.like", {"subject": {"uri": uri, "cid": cid}}),
             "like",
         )
         post, _ = poll(lambda: (p := get_post()) and p.get("likeCount") == 1 and p, "likeCount == 1")
