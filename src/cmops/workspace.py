@@ -151,7 +151,13 @@ def load(root: Path) -> tuple[Workspace, list[Finding]]:
         settings, found = build_settings(doc)
         findings.extend(found)
     workspace = Workspace(root=root, settings=settings, files_checked=1)
-    for source in files(root, POSTS_DIR, (".md",), recursive=True):
+    for source in files(root, POSTS_DIR, (".md", *LOOKALIKE_SUFFIXES), recursive=True):
+        if not source.name.endswith(".md"):
+            findings.append(Finding(
+                source.name, 1, 1, "$", "post.ignored-file", "warning",
+                "only files ending in '.md' are posts; this one is never published: rename it",
+            ))
+            continue
         workspace.files_checked += 1
         text, found = read_inside(root, source)
         findings.extend(found)
@@ -160,12 +166,6 @@ def load(root: Path) -> tuple[Workspace, list[Finding]]:
             findings.extend(found)
             if post is not None:
                 workspace.posts.append(post)
-    for source in files(root, POSTS_DIR, LOOKALIKE_SUFFIXES, recursive=True):
-        if not source.name.endswith(".md"):
-            findings.append(Finding(
-                source.name, 1, 1, "$", "post.ignored-file", "warning",
-                "only files ending in '.md' are posts; this one is never published: rename it",
-            ))
     zone = settings.zone if settings else schedule.zone("UTC")
     assert zone is not None
     for source in files(root, CALENDARS_DIR, (".yaml", ".yml"), recursive=False):
