@@ -135,6 +135,68 @@ def calendar(obj: Context, start: str | None, end: str | None, fmt: str) -> None
     click.echo(show_calendar(obj.root, start, end, fmt), nl=fmt != "ics")
 
 
+@cli.command()
+@click.option("--at", metavar="TIME", help="Plan as if it were this time (ISO 8601 with offset).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text",
+              show_default=True, help="text for people, json for tools, markdown for a PR comment.")
+@click.option("--only", "only", metavar="POST", help="Only this post (its id).")
+@pass_ctx
+def plan(obj: Context, at: str | None, fmt: str, only: str | None) -> None:
+    """What 'cmops publish' would do now, and why: publish, wait, finish a thread, edit,
+    delete, skip a missed post; with each time in UTC and in the channel's zone.
+
+    Changes nothing. Posts scheduled beyond the lookahead are listed as 'later'.
+    """
+    from cmops.publishing import show_plan
+
+    click.echo(show_plan(obj.root, at, fmt, only))
+
+
+@cli.command()
+@click.option("--at", metavar="TIME", help="Run as if it were this time (ISO 8601 with offset); waits "
+              "are then simulated, not slept.")
+@click.option("--dry-run", is_flag=True, help="Show what would happen; call no platform, write nothing.")
+@click.option("--only", "only", metavar="POST", help="Only this post (its id).")
+@click.option("--commit", is_flag=True, help="Commit the receipts and feed files it wrote.")
+@click.option("--push", is_flag=True, help="Commit and push (rebasing and retrying when the branch moved).")
+@pass_ctx
+def publish(obj: Context, at: str | None, dry_run: bool, only: str | None, commit: bool, push: bool) -> None:
+    """Publish every post that is due, exactly once, and record receipts under state/.
+
+    Posts due within the lookahead are waited for and published on the minute; posts past
+    the grace period are reported as missed, not posted stale. Exits 1 when anything is left
+    undone (it says what), so CI shows it. Secrets come from the environment variables
+    cmops.yaml names.
+    """
+    from cmops.publishing import run_publish
+
+    code = run_publish(obj.root, at=at, dry_run=dry_run, only=only, commit=commit or push, push=push,
+                       say=click.echo)
+    if code:
+        sys.exit(code)
+
+
+@cli.command()
+@click.argument("post")
+@click.argument("channel")
+@click.option("--sent", "sent_url", metavar="URL", help="It did go out; where (URL or the platform's id).")
+@click.option("--not-sent", is_flag=True, help="It did not go out; the next publish sends it.")
+@pass_ctx
+def resolve(obj: Context, post: str, channel: str, sent_url: str | None, not_sent: bool) -> None:
+    """Settle an UNCONFIRMED post after checking the channel by hand.
+
+    A run that was interrupted while sending to a platform that cannot be asked (Discord,
+    Slack) marks the post unconfirmed instead of risking a double post. Look at the channel,
+    then say what you found.
+    """
+    from cmops.errors import UsageError
+    from cmops.publishing import resolve as record
+
+    if (sent_url is None) == (not not_sent):
+        raise UsageError("say either --sent URL or --not-sent")
+    click.echo(record(obj.root, post, channel, sent_url, None))
+
+
 def main(argv: list[str] | None = None) -> NoReturn:
     """Entry point: one handler decides how every failure looks and which exit code it gets."""
     verbose = any(a in ("-v", "--verbose") or (a.startswith("-v") and set(a[1:]) == {"v"})

@@ -164,9 +164,13 @@ class Workspace:
     response_tests: list[Document] = field(default_factory=list)
     replies: set[str] = field(default_factory=set)
     files_checked: int = 0
+    #: Post files skipped because the receipts say nothing is left to do for them.
+    settled_unparsed: int = 0
+    _index: dict[str, Post] = field(default_factory=dict, repr=False)
 
     def post(self, post_id: str) -> Post | None:
-        for post in self.posts:
-            if post.id == post_id:
-                return post
-        return None
+        if len(self._index) != len(self.posts):
+            self._index = {}
+            for post in self.posts:
+                self._index.setdefault(post.id, post)
+        return self._index.get(post_id)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import gc
+import hashlib
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -23,7 +24,7 @@ from cmops.model import (
     Slot,
     Workspace,
 )
-from cmops.posts import POSTS_DIR, load_post
+from cmops.posts import POSTS_DIR, load_post, post_id
 from cmops.sources import read_text
 from cmops.yamlfile import Document
 
@@ -139,7 +140,9 @@ def _through_link(path: Path) -> bool:
     return os.path.realpath(path) != os.path.abspath(path)  # noqa: PTH100 - no link resolution wanted here
 
 
-def load(root: Path) -> tuple[Workspace, list[Finding]]:
+def load(root: Path, settled: Mapping[str, str] | None = None) -> tuple[Workspace, list[Finding]]:
+    """Load the workspace. ``settled`` (post id -> hash of its file, from the receipts) lets
+    the planner skip parsing post files that had nothing left to do and are unchanged since."""
     findings: list[Finding] = []
     settings_path = root / SETTINGS_FILE
     if not settings_path.is_file():
@@ -161,6 +164,9 @@ def load(root: Path) -> tuple[Workspace, list[Finding]]:
         workspace.files_checked += 1
         text, found = read_inside(root, source)
         findings.extend(found)
+        if text is not None and settled and _unchanged(settled, source.name, text):
+            workspace.settled_unparsed += 1
+            continue
         if text is not None:
             post, found = load_post(text, source.name, settings)
             findings.extend(found)
@@ -189,6 +195,11 @@ def load(root: Path) -> tuple[Workspace, list[Finding]]:
     replies = files(root, REPLIES_DIR, (".md",), recursive=False)
     workspace.replies = {source.name.rsplit("/", 1)[1][:-3] for source in replies}
     return workspace, findings
+
+
+def _unchanged(settled: Mapping[str, str], name: str, text: str) -> bool:
+    known = settled.get(post_id(name))
+    return known is not None and known == hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def build_settings(doc: Document) -> tuple[Settings, list[Finding]]:
@@ -284,10 +295,10 @@ def _add_calendar(workspace: Workspace, doc: Document, zone: Any) -> list[Findin
     return findings
 
 
-def load_for_command(root: Path) -> tuple[Workspace, list[Finding]]:
+def load_for_command(root: Path, settled: Mapping[str, str] | None = None) -> tuple[Workspace, list[Finding]]:
     """Load for commands other than validate: unusable settings stop the command (exit 2)."""
     with gc_paused():
-        space, findings = load(root)
+        space, findings = load(root, settled)
     if space.settings is None:
         from cmops.render import render
 

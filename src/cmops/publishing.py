@@ -1,0 +1,173 @@
+"""The ``plan``, ``publish`` and ``resolve`` use cases: load, plan, lock, run, record, commit."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from cmops import ledger as ledger_mod
+from cmops.clock import Clock, SystemClock, VirtualClock
+from cmops.errors import UsageError
+from cmops.findings import Finding
+from cmops.ledger import Ledger
+from cmops.model import Workspace
+from cmops.plan import Plan, make_plan
+from cmops.schedule import parse_now
+
+#: Tests replace this to put a MockTransport behind every adapter.
+CLIENT_FACTORY: Callable[[], httpx.Client] = lambda: httpx.Client(  # noqa: E731
+    timeout=httpx.Timeout(30.0, connect=10.0), headers={"User-Agent": "cmops"})
+
+
+def clock_for(at: str | None) -> Clock:
+    """``--at`` or ``CMOPS_NOW`` make time virtual (reproducible); otherwise the real clock."""
+    if at:
+        return VirtualClock(parse_now(at, "--at"))
+    override = os.environ.get("CMOPS_NOW")
+    if override:
+        return VirtualClock(parse_now(override, "CMOPS_NOW"))
+    return SystemClock()
+
+
+@dataclass
+class Loaded:
+    space: Workspace
+    findings: list[Finding]
+    ledger: Ledger
+    plan: Plan
+
+
+def load_plan(root: Path, clock: Clock, only: str | None, *, skip_settled: bool = False) -> Loaded:
+    """Receipts, then posts. ``skip_settled`` leaves unparsed the post files the receipts mark
+    as settled and that are unchanged since (fast for ``plan``; ``publish`` reads every post
+    because it rebuilds feeds from them)."""
+    from cmops.publish import post_errors
+    from cmops.workspace import gc_paused, load_for_command
+
+    with gc_paused():
+        ledger = ledger_mod.read(root)
+    space, findings = load_for_command(root, ledger.settled if skip_settled else None)
+    if only is not None and space.post(only) is None:
+        raise UsageError(f"no post {only!r} (its path under content/posts/ without .md)")
+    now = clock.now()
+    first = make_plan(space, ledger, now, only=only)
+    errors = post_errors(space, findings, first) if first.work() else {}
+    plan = make_plan(space, ledger, now, errors, only=only) if errors else first
+    return Loaded(space, findings, ledger, plan)
+
+
+def show_plan(root: Path, at: str | None, fmt: str, only: str | None) -> str:
+    from cmops.planview import render
+
+    loaded = load_plan(root, clock_for(at), only, skip_settled=only is None)
+    return render(loaded.plan, fmt)
+
+
+def run_publish(root: Path, *, at: str | None, dry_run: bool, only: str | None, commit: bool,
+                push: bool, say: Callable[[str], None], env: Mapping[str, str] | None = None,
+                lock_timeout: float | None = None) -> int:
+    """Publish what is due; 0 when everything planned was done, 1 when something is left."""
+    from cmops import lock
+    from cmops.planview import render
+
+    clock = clock_for(at)
+    env = os.environ if env is None else env
+    probe = load_plan(root, clock, only)
+    settings = probe.space.settings
+    assert settings is not None
+    if dry_run:
+        say(render(probe.plan, "text", with_later=False))
+        return 1 if probe.plan.problems() else 0
+    timeout = lock_timeout if lock_timeout is not None else settings.lookahead.total_seconds() + 600
+    with lock.exclusive(root, timeout, on_wait=lambda: say("another publish is running; waiting")):
+        # Read the receipts again under the lock: a run that held it may have just written some.
+        loaded = load_plan(root, clock, only)
+        code, files, summary = _execute(root, loaded, clock, env, say)
+        if commit or push:
+            _commit(root, files, summary, push, say)
+    return code
+
+
+def _execute(root: Path, loaded: Loaded, clock: Clock, env: Mapping[str, str],
+             say: Callable[[str], None]) -> tuple[int, list[str], list[str]]:
+    from cmops.feeds import rebuild_feeds
+    from cmops.publish import Engine
+
+    started = clock.now()
+    writer = ledger_mod.Writer(root, ledger_mod.new_run_id(started), started)
+    client = CLIENT_FACTORY()
+    try:
+        engine = Engine(root, loaded.space, loaded.ledger, writer, clock, client, env, say)
+        report = engine.run(loaded.plan)
+        after = ledger_mod.read(root)
+        files = rebuild_feeds(root, loaded.space, after)
+        settled = make_plan(loaded.space, after, clock.now(), only=None).newly_settled
+        for post_id, src in settled:
+            writer.write(clock.now(), "settled", post_id, src=src)
+    finally:
+        client.close()
+        writer.close()
+    if writer.count:
+        files.append(writer.rel)
+    if not report.went_out and not report.left:
+        say("Nothing was due.")
+    for line in report.left:
+        say(f"left undone: {line}")
+    return (1 if report.left else 0), files, report.went_out
+
+
+def _commit(root: Path, files: list[str], went_out: list[str], push: bool,
+            say: Callable[[str], None]) -> None:
+    from cmops import gitops
+    from cmops.feeds import rebuild_feeds
+
+    title = f"cmops publish: {len(went_out)} post(s) went out" if went_out else "cmops publish: receipts"
+    body = "\n".join(f"- {line}" for line in went_out)
+    message = title + ("\n\n" + body if body else "")
+    if gitops.commit(root, files, message):
+        say(f"committed: {title}")
+    if push:
+
+        def rebuild() -> list[str]:
+            from cmops.workspace import load_for_command
+
+            space, _ = load_for_command(root)
+            return rebuild_feeds(root, space, ledger_mod.read(root))
+
+        gitops.push(root, rebuild, say)
+        say("pushed.")
+
+
+def resolve(root: Path, post: str, channel: str, sent_url: str | None, at: str | None) -> str:
+    """A person checked an unconfirmed part: record whether it went out."""
+    from cmops.workspace import load_for_command
+
+    space, _ = load_for_command(root)
+    ledger = ledger_mod.read(root)
+    track = ledger.peek(post, channel)
+    parts = sorted(i for i, p in (track.parts.items() if track else []) if p.status == ledger_mod.UNCONFIRMED)
+    if not parts:
+        raise UsageError(f"nothing is unconfirmed for {post!r} on {channel!r}; 'cmops plan' lists what is")
+    clock = clock_for(at)
+    writer = ledger_mod.Writer(root, ledger_mod.new_run_id(clock.now()), clock.now())
+    extra: dict[str, object] = {}
+    found = space.post(post)
+    rendition = found.renditions.get(channel) if found is not None else None
+    if sent_url is not None and rendition is not None:
+        from cmops.plan import part_hash
+
+        extra = {"hash": rendition.content_hash()}
+        for index in parts:
+            writer.write(clock.now(), "resolved", post, channel=channel, part=index, sent=True,
+                         id=sent_url, url=sent_url, part_hash=part_hash(rendition, index), **extra)
+    else:
+        for index in parts:
+            writer.write(clock.now(), "resolved", post, channel=channel, part=index,
+                         sent=sent_url is not None, id=sent_url, url=sent_url)
+    writer.close()
+    verdict = "went out" if sent_url is not None else "did not go out; the next publish sends it"
+    return f"recorded: {post} on {channel}, part(s) {', '.join(str(i + 1) for i in parts)} {verdict}."
