@@ -115,6 +115,10 @@ class Engine:
             self._left(f"{label}: {exc}")
         except PartStopped as exc:
             self._left(f"{label}: {exc}")
+        except PlatformError as exc:
+            # Anything an adapter raises outside the paths above still only stops its channel.
+            self.down[action.channel.id] = str(exc)
+            self._left(f"{label}: {exc}")
 
     def _adapter(self, action: Action) -> Adapter:
         channel = action.channel
