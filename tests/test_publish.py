@@ -17,6 +17,7 @@ from cmops import ledger, publishing
 from conftest import Outcome, invoke
 from factory import Space, make_space
 from fake_mastodon import FakeMastodon
+from fake_webhooks import FakeDiscord, FakeSlack
 
 NOW = datetime(2026, 12, 1, 8, 30, tzinfo=UTC)  # 09:30 in Berlin
 
@@ -254,3 +255,67 @@ def _write(world: World, record: dict[str, object]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a") as handle:
         handle.write(json.dumps({"run": "crashed-run", **record}) + "\n")
+
+
+Chat = tuple[Space, FakeSlack, FakeDiscord, dict[str, str]]
+
+CHAT_SETTINGS = SETTINGS + """\
+  chat:
+    platform: slack
+    webhook_env: TEST_SLACK_URL
+  team:
+    platform: discord
+    webhook_env: TEST_DISCORD_URL
+"""
+
+
+@pytest.fixture
+def chat(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Chat:
+    slack, discord = FakeSlack(), FakeDiscord()
+
+    def route(request: httpx.Request) -> httpx.Response:
+        return (slack if request.url.host == "hooks.slack.com" else discord).handle(request)
+
+    monkeypatch.setattr(publishing, "CLIENT_FACTORY",
+                        lambda: httpx.Client(transport=httpx.MockTransport(route)))
+    env = {"CMOPS_NOW": NOW.isoformat(), "TEST_SLACK_URL": slack.url, "TEST_DISCORD_URL": discord.url,
+           "TEST_MASTO_TOKEN": "secret"}
+    return make_space(tmp_path / "ws", CHAT_SETTINGS), slack, discord, env
+
+
+def test_a_webhook_that_cannot_be_asked_becomes_unconfirmed_until_a_person_resolves_it(
+        chat: Chat) -> None:
+    space, slack, discord, env = chat
+    space.post("p", "channels: [chat, team]\npublish_at: 2026-12-01 09:30", "Team news.")
+    path = space.root / "state/receipts/2026/12/crashed-run.jsonl"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"at": "2026-12-01T08:30:00.000Z", "run": "crashed-run", "event": "intent",
+                                "post": "p", "channel": "chat", "part": 0, "parts": 1, "key": "k"}) + "\n")
+    root = ["--root", str(space.root)]
+    out = invoke([*root, "publish"], env)
+    assert out.code == 1
+    assert "UNCONFIRMED: an earlier run was interrupted while sending part 1" in out.stdout
+    assert "cmops resolve p chat --sent URL" in out.stdout
+    assert slack.messages == [] and len(discord.messages) == 1  # the other channel is not held up
+    # Until a person decides, every run says so and never posts blindly.
+    assert invoke([*root, "publish"], env).code == 1 and slack.messages == []
+    assert invoke([*root, "plan"], env).stdout.count("UNCONFIRMED") == 1
+    resolved = invoke([*root, "resolve", "p", "chat", "--not-sent"], env)
+    assert resolved.stdout.strip() == ("recorded: p on chat, part(s) 1 did not go out; "
+                                       "the next publish sends it.")
+    assert invoke([*root, "publish"], env).code == 0
+    assert len(slack.messages) == 1
+
+
+def test_a_webhook_error_after_sending_is_not_retried_blindly(
+        chat: Chat) -> None:
+    space, _, discord, env = chat
+    space.post("p", "channels: [team]\npublish_at: 2026-12-01 09:30", "Once only.")
+    discord.fail_next(1, status=502, posted=True)
+    out = invoke(["--root", str(space.root), "publish"], env)
+    assert out.code == 1 and "UNCONFIRMED" in out.stdout
+    assert len(discord.messages) == 1
+    sent = invoke(["--root", str(space.root), "resolve", "p", "team", "--sent", "https://discord.com/x"], env)
+    assert sent.code == 0
+    again = invoke(["--root", str(space.root), "publish"], env)
+    assert (again.code, len(discord.messages)) == (0, 1)

@@ -4,7 +4,7 @@ Each ``cmops publish`` run appends to its own file, ``state/receipts/YYYY/MM/<ru
 so two runs (or two branches) never edit the same file and a git merge or rebase of receipts
 cannot conflict. Every line names the post, channel and thread part it is about::
 
-    {"at": "2026-12-01T08:30:00.120Z", "run": "20261201T083000Z-3f9a1c", "event": "intent",
+    {"at": "2026-12-01T08:30:00.120Z", "seq": 7, "run": "20261201T083000Z-3f9a1c", "event": "intent",
      "post": "2026/winter", "channel": "bsky-de", "part": 0, "parts": 2, "key": "3l...",
      "hash": "<sha256 of the rendition>", "part_hash": "<sha256 of this part>"}
 
@@ -78,6 +78,8 @@ class Ledger:
     settled: dict[str, str] = field(default_factory=dict)
     findings: list[Finding] = field(default_factory=list)
     lines: int = 0
+    #: Highest ``seq`` seen; a new run numbers its events after it.
+    last_seq: int = 0
 
     def track(self, post: str, channel: str) -> Track:
         found = self.tracks.get((post, channel))
@@ -123,7 +125,7 @@ def read(root: Path) -> Ledger:
     """Fold every receipt line under ``state/`` into a Ledger. Unreadable lines are findings,
     never a reason to stop: the rest of the history still counts."""
     ledger = Ledger()
-    events: list[tuple[str, str, int, dict[str, Any]]] = []
+    events: list[tuple[str, int, str, int, dict[str, Any]]] = []
     for path in receipt_files(root):
         name = path.relative_to(root).as_posix()
         try:
@@ -144,11 +146,15 @@ def read(root: Path) -> Ledger:
                     "this receipt line is not a complete JSON object (a run may have been "
                     "killed while writing it); it is ignored"))
                 continue
-            events.append((str(record.get("at", "")), name, number, record))
-    events.sort(key=lambda e: (e[0], e[1], e[2]))
-    for _, _, _, record in events:
-        _apply(ledger, record)
+            seq = record.get("seq")
+            events.append((str(record.get("at", "")), seq if isinstance(seq, int) else 0, name, number,
+                           record))
+    # Time first; events with the same time (a virtual clock) in the order they were written.
+    events.sort(key=lambda e: e[:4])
+    for event in events:
+        _apply(ledger, event[4])
     ledger.lines = len(events)
+    ledger.last_seq = max((e[1] for e in events), default=0)
     return ledger
 
 
@@ -230,8 +236,9 @@ class Writer:
     """Appends this run's events to its own file; each line is flushed and fsynced before
     the caller goes on, so an intent is on disk before the platform is called."""
 
-    def __init__(self, root: Path, run_id: str, started: datetime) -> None:
+    def __init__(self, root: Path, run_id: str, started: datetime, after_seq: int = 0) -> None:
         self.root = root
+        self.seq = after_seq
         self.run_id = run_id
         started = started.astimezone(UTC)
         self.rel = f"{RECEIPTS_DIR}/{started:%Y}/{started:%m}/{run_id}.jsonl"
@@ -240,7 +247,9 @@ class Writer:
         self.count = 0
 
     def write(self, at: datetime, event: str, post: str, **fields: Any) -> None:
-        record: dict[str, Any] = {"at": iso(at), "run": self.run_id, "event": event, "post": post}
+        self.seq += 1
+        record: dict[str, Any] = {"at": iso(at), "seq": self.seq, "run": self.run_id, "event": event,
+                                  "post": post}
         record.update({k: v for k, v in fields.items() if v is not None})
         line = json.dumps(record, ensure_ascii=False, separators=(", ", ": ")) + "\n"
         handle = self._open()

@@ -98,7 +98,7 @@ def _execute(root: Path, loaded: Loaded, clock: Clock, env: Mapping[str, str],
     from cmops.publish import Engine
 
     started = clock.now()
-    writer = ledger_mod.Writer(root, ledger_mod.new_run_id(started), started)
+    writer = ledger_mod.Writer(root, ledger_mod.new_run_id(started), started, loaded.ledger.last_seq)
     client = CLIENT_FACTORY()
     try:
         engine = Engine(root, loaded.space, loaded.ledger, writer, clock, client, env, say)
@@ -144,16 +144,23 @@ def _commit(root: Path, files: list[str], went_out: list[str], push: bool,
 
 def resolve(root: Path, post: str, channel: str, sent_url: str | None, at: str | None) -> str:
     """A person checked an unconfirmed part: record whether it went out."""
+    from cmops import lock
     from cmops.workspace import load_for_command
 
     space, _ = load_for_command(root)
+    with lock.exclusive(root, 600.0):
+        return _resolve(root, space, post, channel, sent_url, at)
+
+
+def _resolve(root: Path, space: Workspace, post: str, channel: str, sent_url: str | None,
+             at: str | None) -> str:
     ledger = ledger_mod.read(root)
     track = ledger.peek(post, channel)
     parts = sorted(i for i, p in (track.parts.items() if track else []) if p.status == ledger_mod.UNCONFIRMED)
     if not parts:
         raise UsageError(f"nothing is unconfirmed for {post!r} on {channel!r}; 'cmops plan' lists what is")
     clock = clock_for(at)
-    writer = ledger_mod.Writer(root, ledger_mod.new_run_id(clock.now()), clock.now())
+    writer = ledger_mod.Writer(root, ledger_mod.new_run_id(clock.now()), clock.now(), ledger.last_seq)
     extra: dict[str, object] = {}
     found = space.post(post)
     rendition = found.renditions.get(channel) if found is not None else None
