@@ -31,6 +31,14 @@ def git(root: Path, *args: str, check: bool = True) -> subprocess.CompletedProce
     return done
 
 
+def identity(root: Path) -> list[str]:
+    """``-c`` options naming cmops as the author when git has no identity configured (a fresh
+    CI runner), so committing receipts never fails for that reason."""
+    if git(root, "config", "user.email", check=False).stdout.strip():
+        return []
+    return ["-c", "user.name=cmops", "-c", "user.email=cmops@users.noreply.github.com"]
+
+
 def commit(root: Path, paths: Sequence[str], message: str) -> bool:
     """Commit ``paths`` (workspace-relative) only; False when there was nothing to commit."""
     existing = [p for p in paths if (root / p).exists()]
@@ -40,8 +48,24 @@ def commit(root: Path, paths: Sequence[str], message: str) -> bool:
     staged = git(root, "diff", "--cached", "--quiet", "--", *existing, check=False)
     if staged.returncode == 0:
         return False
-    git(root, "commit", "--quiet", "-m", message, "--", *existing)
+    git(root, *identity(root), "commit", "--quiet", "-m", message, "--", *existing)
     return True
+
+
+def sync(root: Path, say: Callable[[str], None]) -> None:
+    """Bring the branch up to date before publishing, so a run that started from an old
+    checkout sees the receipts other runs pushed meanwhile (and does not redo their work)."""
+    branch = git(root, "symbolic-ref", "--quiet", "--short", "HEAD", check=False).stdout.strip()
+    upstream = git(root, "rev-parse", "--abbrev-ref", "--symbolic-full-name", "@{upstream}",
+                   check=False).stdout.strip()
+    if not branch or not upstream:
+        return
+    done = git(root, *identity(root), "pull", "--quiet", "--rebase", check=False)
+    if done.returncode != 0:
+        git(root, "rebase", "--abort", check=False)
+        raise GitError(f"could not update {branch} from {upstream} before publishing: "
+                       f"{(done.stderr or done.stdout).strip()}")
+    say(f"up to date with {upstream}")
 
 
 def push(root: Path, rebuild: Callable[[], list[str]], say: Callable[[str], None]) -> None:
@@ -69,10 +93,10 @@ def _has_ref(root: Path, ref: str) -> bool:
 
 def _rebase(root: Path, onto: str, rebuild: Callable[[], list[str]]) -> None:
     """Rebase, preferring our side in derived files, then rebuild them from all receipts."""
-    done = git(root, "rebase", "--quiet", "-X", "theirs", onto, check=False)
+    done = git(root, *identity(root), "rebase", "--quiet", "-X", "theirs", onto, check=False)
     if done.returncode != 0:
         git(root, "rebase", "--abort", check=False)
         raise GitError(f"rebasing the receipts onto {onto} failed: {(done.stderr or done.stdout).strip()}")
     changed = rebuild()
-    if changed and commit(root, changed, "cmops: rebuild feed after rebase"):
-        return
+    if changed:
+        commit(root, changed, "cmops: rebuild the feed from all receipts after rebasing")

@@ -76,6 +76,10 @@ def run_publish(root: Path, *, at: str | None, dry_run: bool, only: str | None, 
 
     clock = clock_for(at)
     env = os.environ if env is None else env
+    if push and not dry_run:
+        from cmops.gitops import sync
+
+        sync(root, say)
     probe = load_plan(root, clock, only)
     settings = probe.space.settings
     assert settings is not None
