@@ -28,6 +28,8 @@ from click.testing import CliRunner
 from cmops.cli import cli
 from cmops.scaffold import write_workspace
 
+pytest_plugins = ["pds_network"]
+
 #: A finding as most assertions compare it: (file, line, column, code).
 Where = tuple[str, int, int, str]
 
