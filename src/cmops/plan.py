@@ -30,6 +30,8 @@ class Action:
     parts: tuple[int, ...] = ()
     rendition: Rendition | None = None
     file: str = ""
+    #: Finishes what an earlier run started; done before anything new.
+    resume: bool = False
 
 
 @dataclass
@@ -86,7 +88,8 @@ def make_plan(space: Workspace, ledger: Ledger, now: datetime,
         src = source_hash(post)
         if ledger.settled.get(post.id) != src:
             plan.newly_settled.append((post.id, src))
-    plan.actions.sort(key=lambda a: (a.at or now, a.post, a.channel.id))
+    # Unfinished business first (an interrupted part, the rest of a thread), then by time.
+    plan.actions.sort(key=lambda a: (not a.resume, a.at or now, a.post, a.channel.id))
     return plan
 
 
@@ -95,7 +98,8 @@ def _blocked(action: Action, found: list[Finding]) -> Action:
     more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
     return Action("blocked", action.post, action.channel, action.at,
                   f"would {action.kind} but the post has errors: {first.file}:{first.line}: "
-                  f"{first.message}{more}; run 'cmops validate'", action.parts, action.rendition, action.file)
+                  f"{first.message}{more}; run 'cmops validate'", action.parts, action.rendition, action.file,
+                  action.resume)
 
 
 def _for_post(post: Post, settings: Settings, ledger: Ledger, tracks: list[Track],
@@ -168,7 +172,8 @@ def _for_rendition(post: Post, rendition: Rendition, track: Track | None,
                        everything, rendition, post.file)]
     if pending:
         return [Action("publish", post.id, channel, None, "resuming an interrupted run: asks "
-                       "the platform first whether it went out", everything, rendition, post.file)]
+                       "the platform first whether it went out", everything, rendition, post.file,
+                       resume=True)]
     late = now - instant
     if late > settings.grace:
         return [Action("skip-missed", post.id, channel, instant,
@@ -194,7 +199,7 @@ def _continue(post: Post, rendition: Rendition, track: Track, count: int) -> lis
     if missing:
         actions.append(Action("publish-thread-rest", post.id, channel, None,
                               f"thread stopped after part {missing[0]}: resumes at part {missing[0] + 1}",
-                              missing, rendition, post.file))
+                              missing, rendition, post.file, resume=True))
     changed = tuple(i for i in published if i < count and track.parts[i].part_hash != part_hash(rendition, i))
     if changed:
         if platforms.can_edit(channel.platform):
