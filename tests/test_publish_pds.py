@@ -57,9 +57,10 @@ def test_the_example_workspace_publishes_what_is_due_to_a_local_pds(
     text = first["value"]["text"]
     assert text.startswith("Unser Winter-Release ist da!")
     link, tag = "https://acme.example/winter", "#AcmeWinter"
+    facet = "app.bsky.richtext.facet"
     assert first["value"]["facets"] == [
-        {"index": _bytes(text, link), "features": [{"$type": "app.bsky.richtext.facet#link", "uri": link}]},
-        {"index": _bytes(text, tag), "features": [{"$type": "app.bsky.richtext.facet#tag", "tag": "AcmeWinter"}]},
+        {"index": _bytes(text, link), "features": [{"$type": f"{facet}#link", "uri": link}]},
+        {"index": _bytes(text, tag), "features": [{"$type": f"{facet}#tag", "tag": "AcmeWinter"}]},
     ]
     [image] = first["value"]["embed"]["images"]
     assert image["alt"] == "A snowy mountain hut with the Acme logo on its door"
