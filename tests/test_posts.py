@@ -134,12 +134,28 @@ def test_retracted_post_with_a_published_receipt_is_fine(space: Space) -> None:
     space.post("a", "channels: [bsky]\nstatus: retracted", "Oops.")
     space.post("b", "channels: [bsky]\nstatus: retracted", "Oops again.")
     space.write("state/receipts.jsonl",
-                '{"post": "a", "channel": "bsky", "event": "published"}\n'
+                '{"post": "a", "channel": "bsky", "part": 0, "event": "published"}\n'
                 '{"post": "b", "channel": "bsky", "event": "intent"}\nnot json\n')
     assert space.codes() == [
         ("content/posts/b.md", 3, "post.retracted-unpublished"),
         ("state/receipts.jsonl", 3, "state.bad-receipt"),
     ]
+
+
+def test_a_post_past_its_time_that_never_went_out_is_a_warning(space: Space) -> None:
+    space.post("old", "channels: [bsky, masto]\npublish_at: 2026-11-01 09:00", "Too late.")
+    space.post("sent", "channels: [bsky]\npublish_at: 2026-11-01 10:00", "Went out.")
+    space.post("soon", "channels: [bsky]\npublish_at: 2026-11-30 10:00", "Within grace.")
+    space.write("state/r.jsonl", '{"post": "old", "channel": "masto", "part": 0, "event": "published"}\n'
+                '{"post": "sent", "channel": "bsky", "part": 0, "event": "published"}\n')
+    from cmops import validation
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CMOPS_NOW", "2026-12-01T09:00:00+01:00")
+        found = [(f.file, f.line, f.code, f.message) for f in validation.run(space.root).findings]
+    assert found == [("content/posts/old.md", 3, "post.never-published",
+                      "2026-11-01 09:00 CET is more than 24 h ago and state/ has no receipt for bsky: it "
+                      "never went out there and will not (missed); give it a new publish_at to publish it")]
 
 
 def test_bad_variant_name_points_at_the_key(space: Space) -> None:

@@ -1,22 +1,53 @@
-"""A retracted post that never went out: there is nothing to delete (SPEC §3, warning)."""
+"""Posts that the receipts say never went out (SPEC §3, warnings): a retracted post with
+nothing to delete, and a post whose time is past the grace period on a channel where it was
+never published, so editing it changes nothing (it needs a new publish_at)."""
 
 from __future__ import annotations
 
 from cmops.findings import Finding
-from cmops.model import Workspace
+from cmops.model import Post, Workspace
 
 
 def check(workspace: Workspace) -> list[Finding]:
-    retracted = [post for post in workspace.posts if post.status == "retracted"]
-    if not retracted:
+    if workspace.settings is None:
         return []
-    from cmops.receipts import published_posts
+    from cmops import ledger, schedule
 
-    published, findings = published_posts(workspace.root)
-    for post in retracted:
-        if post.id not in published:
+    receipts = ledger.read(workspace.root)
+    findings = list(receipts.findings)
+    now = schedule.now()
+    grace = workspace.settings.grace
+    for post in workspace.posts:
+        if post.status == "retracted":
+            if not any(t.published() for c in _channels(post, receipts) if (t := receipts.peek(post.id, c))):
+                findings.append(post.doc.finding(
+                    ["status"], "post.retracted-unpublished",
+                    "retracted, but state/ has no receipt of it being published: nothing will be "
+                    "deleted (if it went out by hand, delete it by hand)", "warning"))
+            continue
+        if post.status == "draft" or receipts.lines == 0:
+            continue  # (no receipts at all: publishing has never run here, nothing to compare)
+        for channel_id, rendition in post.renditions.items():
+            when = rendition.publish_at
+            track = receipts.peek(post.id, channel_id)
+            if when is None or now - when <= grace or (track is not None and track.live()):
+                continue
             findings.append(post.doc.finding(
-                ["status"], "post.retracted-unpublished",
-                "retracted, but state/ has no receipt of it being published: nothing will be "
-                "deleted (if it went out by hand, delete it by hand)", "warning"))
+                list(rendition.time_path), "post.never-published",
+                f"{schedule.fmt_local(when, rendition.channel.zone)} is more than "
+                f"{_hours(grace.total_seconds())} ago and state/ has no receipt for {channel_id}: it "
+                f"never went out there and will not (missed); give it a new publish_at to publish it",
+                "warning"))
     return findings
+
+
+def _channels(post: Post, receipts: object) -> list[str]:
+    from cmops.ledger import Ledger
+
+    assert isinstance(receipts, Ledger)
+    return sorted({c for (p, c) in receipts.tracks if p == post.id})
+
+
+def _hours(seconds: float) -> str:
+    hours = seconds / 3600
+    return f"{hours:g} h" if hours < 48 else f"{hours / 24:g} days"
