@@ -205,3 +205,12 @@ def test_lookahead_and_grace_come_from_cmops_yaml(tmp_path: Path) -> None:
     space.post("late", "channels: [masto]\npublish_at: 2026-12-01 08:00")
     assert plan_of(space) == [("skip-missed", "late", "masto"), ("wait", "soon", "masto")]
     assert actions(space)[1].at == NOW + timedelta(minutes=50)
+
+
+def test_the_registry_capabilities_match_the_adapters() -> None:
+    from cmops import platforms
+
+    for name in platforms.REGISTRY:
+        cls = platforms.adapter_class(name)
+        assert cls is not None
+        assert platforms.CAPABILITIES[name] == (cls.can_edit, cls.can_delete), name

@@ -301,8 +301,9 @@ def test_a_webhook_that_cannot_be_asked_becomes_unconfirmed_until_a_person_resol
     assert invoke([*root, "publish"], env).code == 1 and slack.messages == []
     assert invoke([*root, "plan"], env).stdout.count("UNCONFIRMED") == 1
     resolved = invoke([*root, "resolve", "p", "chat", "--not-sent"], env)
-    assert resolved.stdout.strip() == ("recorded: p on chat, part(s) 1 did not go out; "
-                                       "the next publish sends it.")
+    assert resolved.stdout.strip() == ("recorded: p on chat, part(s) 1 did not go out; the next publish "
+                                       "sends it (unless it is past the grace period: then give it a "
+                                       "new publish_at).")
     assert invoke([*root, "publish"], env).code == 0
     assert len(slack.messages) == 1
 

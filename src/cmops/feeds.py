@@ -14,21 +14,33 @@ from cmops.ledger import Ledger
 from cmops.model import Workspace
 
 
-def rebuild_feeds(root: Path, space: Workspace, ledger: Ledger) -> list[str]:
-    """Write every feed channel's file; the workspace-relative paths that changed."""
+def feed_paths(root: Path, space: Workspace) -> dict[str, Path]:
+    """channel id -> its Atom file; a path outside the workspace stops the command before
+    anything is published."""
     from cmops.errors import ConfigError
-    from cmops.platforms.feed import FeedEntry, render_feed, write_feed
 
     assert space.settings is not None
-    changed: list[str] = []
+    paths: dict[str, Path] = {}
     for channel in space.settings.channels.values():
         if channel.platform != "feed":
             continue
         rel = str(channel.options.get("path", ""))
         path = (root / rel).resolve()
-        if not rel or not path.is_relative_to(root.resolve()):
-            raise ConfigError(f"cmops.yaml: channel {channel.id!r}: path {rel!r} must be inside the "
-                              "workspace")
+        if not rel or not path.is_relative_to(root.resolve()) or path == root.resolve():
+            raise ConfigError(f"cmops.yaml: channel {channel.id!r}: path {rel!r} must be a file inside "
+                              "the workspace, e.g. public/feed.xml")
+        paths[channel.id] = path
+    return paths
+
+
+def rebuild_feeds(root: Path, space: Workspace, ledger: Ledger) -> list[str]:
+    """Write every feed channel's file; the workspace-relative paths that changed."""
+    from cmops.platforms.feed import FeedEntry, render_feed, write_feed
+
+    assert space.settings is not None
+    changed: list[str] = []
+    for channel_id, path in feed_paths(root, space).items():
+        channel = space.settings.channels[channel_id]
         entries = []
         for track in ledger.posts_on(channel.id):
             post = space.post(track.post)

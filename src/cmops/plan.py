@@ -7,11 +7,13 @@ import hashlib
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from cmops import platforms
 from cmops.findings import Finding
 from cmops.ledger import INTENT, PUBLISHED, UNCONFIRMED, Ledger, Track, iso
 from cmops.model import Channel, Post, Rendition, Settings, Workspace
+from cmops.posts import POSTS_DIR
 
 #: Actions that do something on a platform in this run.
 WORK = ("publish", "publish-thread-rest", "wait", "edit", "delete")
@@ -40,7 +42,7 @@ class Plan:
     actions: list[Action] = field(default_factory=list)
     #: (post id, hash of its file) for posts with nothing left to do, not yet marked settled.
     newly_settled: list[tuple[str, str]] = field(default_factory=list)
-    #: (post, channel) pairs already complete.
+    #: Posts with nothing left to do (published everywhere, missed, or drafts).
     done: int = 0
     skipped_unchanged: int = 0
 
@@ -73,18 +75,21 @@ def make_plan(space: Workspace, ledger: Ledger, now: datetime,
     by_post: dict[str, list[Track]] = defaultdict(list)
     for track in ledger.tracks.values():
         by_post[track.post].append(track)
+    posts = {p.id: p for p in space.posts}
     for post in space.posts:
         if only is not None and post.id != only:
             continue
-        actions = _for_post(post, space.settings, ledger, by_post[post.id], duplicates, now)
+        actions = _for_post(post, space.settings, ledger, by_post[post.id], duplicates, now, posts,
+                            space.root)
         post_errors = errors.get(post.file, [])
         if post_errors:
-            actions = [_blocked(a, post_errors) if a.kind in WORK else a for a in actions]
+            # A broken post is never published or edited, but a retraction still deletes.
+            actions = [_blocked(a, post_errors) if a.kind in WORK and a.kind != "delete" else a
+                       for a in actions]
         plan.actions.extend(actions)
         if actions:
             continue
-        if post.status != "draft":
-            plan.done += len(post.renditions)
+        plan.done += 1
         src = source_hash(post)
         if ledger.settled.get(post.id) != src:
             plan.newly_settled.append((post.id, src))
@@ -103,7 +108,8 @@ def _blocked(action: Action, found: list[Finding]) -> Action:
 
 
 def _for_post(post: Post, settings: Settings, ledger: Ledger, tracks: list[Track],
-              duplicates: dict[tuple[str, str], Track], now: datetime) -> list[Action]:
+              duplicates: dict[tuple[str, str], Track], now: datetime,
+              posts: dict[str, Post], root: Path) -> list[Action]:
     if post.status == "draft":
         return []
     if post.status == "retracted":
@@ -111,7 +117,7 @@ def _for_post(post: Post, settings: Settings, ledger: Ledger, tracks: list[Track
     actions: list[Action] = []
     for channel_id, rendition in post.renditions.items():
         track = ledger.peek(post.id, channel_id)
-        action = _for_rendition(post, rendition, track, duplicates, settings, now)
+        action = _for_rendition(post, rendition, track, duplicates, settings, now, posts, root)
         actions.extend(action)
     return actions
 
@@ -144,9 +150,20 @@ def _unconfirmed(post: Post, channel: Channel, track: Track) -> Action:
                   f"or '--not-sent'", parts, file=post.file)
 
 
+def _renamed_or_copied(original: Track, rendition: Rendition, original_post: Post | None,
+                       root: Path) -> bool:
+    """The same text already went out under another id: a rename (that file is gone) or a
+    copy (same time). Different posts that merely share words at other times are not.
+    (A copy of a post that ``plan`` left unparsed as settled is judged by ``publish``.)"""
+    if original_post is None:
+        return not (root / POSTS_DIR / f"{original.post}.md").is_file()
+    theirs = original_post.renditions.get(original.channel)
+    return theirs is not None and theirs.publish_at == rendition.publish_at
+
+
 def _for_rendition(post: Post, rendition: Rendition, track: Track | None,
                    duplicates: dict[tuple[str, str], Track], settings: Settings,
-                   now: datetime) -> list[Action]:
+                   now: datetime, posts: dict[str, Post], space_root: Path) -> list[Action]:
     channel = rendition.channel
     count = len(rendition.parts)
     if track is not None and any(p.status == UNCONFIRMED for p in track.parts.values()):
@@ -159,7 +176,8 @@ def _for_rendition(post: Post, rendition: Rendition, track: Track | None,
     instant = rendition.publish_at
     if not pending:
         original = duplicates.get((channel.id, rendition.content_hash()))
-        if original is not None and original.post != post.id:
+        if original is not None and original.post != post.id and _renamed_or_copied(
+                original, rendition, posts.get(original.post), space_root):
             return [Action("skip-duplicate", post.id, channel, instant,
                            f"the same text was already published on {channel.id} as "
                            f"{original.post!r}{_where(original)}; renamed or copied posts are not "

@@ -73,7 +73,7 @@ def _text(data: dict[str, Any]) -> str:
         lines.append(f"  {TITLES[item['action']]:<{width}}  {item['post']} -> {item['channel']}  "
                      f"{_when(item)}")
         lines.append(f"  {'':<{width}}  {item['reason']}")
-    lines.append(f"{data['already_done']} post/channel pair(s) already published.")
+    lines.append(f"{data['already_done']} other post(s) with nothing left to do.")
     return "\n".join(lines)
 
 
@@ -90,7 +90,7 @@ def _markdown(data: dict[str, Any]) -> str:
             local = f"{item['at_local']} {item['timezone']}" if item["at"] else ""
             lines.append(f"| {TITLES[item['action']]} | `{_cell(item['post'])}` | {_cell(item['channel'])} "
                          f"| {when} | {local} | {_cell(item['reason'])} |")
-    lines += ["", f"Planned at {data['now']}. {data['already_done']} post/channel pair(s) already published."]
+    lines += ["", f"Planned at {data['now']}. {data['already_done']} other post(s) with nothing left to do."]
     return "\n".join(lines)
 
 

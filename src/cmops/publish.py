@@ -12,12 +12,10 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
-from typing import NoReturn, TypeVar
-
-import httpx
+from typing import TYPE_CHECKING, NoReturn, TypeVar
 
 from cmops import ledger as ledger_mod
 from cmops import platforms
@@ -40,7 +38,13 @@ from cmops.platforms.base import (
     Undecidable,
 )
 
+if TYPE_CHECKING:
+    import httpx
+
 T = TypeVar("T")
+
+#: "Some time ago": the lookup window for an intent whose time was unreadable.
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 #: Bounded backoff: attempts per call, first pause, longest single pause (seconds).
 ATTEMPTS = 4
@@ -119,6 +123,10 @@ class Engine:
             # Anything an adapter raises outside the paths above still only stops its channel.
             self.down[action.channel.id] = str(exc)
             self._left(f"{label}: {exc}")
+        except Exception as exc:  # a bug must not cost the receipts written so far
+            self.down[action.channel.id] = f"internal error: {type(exc).__name__}: {exc}"
+            self._left(f"{label}: internal error (a bug in cmops; please report it): "
+                       f"{type(exc).__name__}: {exc}")
 
     def _adapter(self, action: Action) -> Adapter:
         channel = action.channel
@@ -161,7 +169,8 @@ class Engine:
             key = state.key if state is not None and state.key else adapter.key(
                 _seed(post.id, action.channel.id, index), scheduled)
             request = self._request(post, rendition, index, key, root, parent)
-            sent = self._send(adapter, request, track, state.intent_at if state and state.status == INTENT
+            pending = state is not None and state.status == INTENT
+            sent = self._send(adapter, request, track, (state.intent_at or EPOCH) if pending and state
                               else None)
             root = root or sent
             parent = sent
@@ -284,27 +293,45 @@ class Engine:
 
     def _delete(self, adapter: Adapter, action: Action) -> None:
         track = self.ledger.track(action.post, action.channel.id)
+        deleted = 0
         for index in sorted(action.parts, reverse=True):
             state = track.parts[index]
-            if state.status == INTENT:
-                request = PartRequest(action.post, action.channel, index, len(track.parts), "",
-                                      state.key or "", self.clock.now())
-                found = self._lookup(adapter, request, track, state.intent_at or self.clock.now())
-                if found is None:
-                    self.writer.write(self.clock.now(), "failed", action.post, channel=action.channel.id,
-                                      part=index, error="retracted before it went out")
-                    continue
-                sent = found
-            else:
-                assert state.sent is not None
+            if state.status == PUBLISHED:
                 sent = state.sent
+            else:
+                sent = self._find_pending(adapter, action, track, index)
+            if sent is None:
+                self.writer.write(self.clock.now(), "failed", action.post, channel=action.channel.id,
+                                  part=index, error="retracted before it went out")
+                continue
             self._retrying(partial(adapter.delete, sent), action)
             self.writer.write(self.clock.now(), "deleted", action.post, channel=action.channel.id,
                               part=index, id=sent.id)
             state.status = ledger_mod.DELETED
+            deleted += 1
+        if not deleted:
+            return
         line = f"{action.post} on {action.channel.id}: deleted (retracted)"
         self.report.went_out.append(line)
         self.say(f"deleted   {line}")
+
+    def _find_pending(self, adapter: Adapter, action: Action, track: Track, index: int) -> Sent | None:
+        """A part of a retracted post that an interrupted run may have sent: ask the platform
+        with the very request that run made (same text, same key, same reply)."""
+        post = self.space.post(action.post)
+        rendition = post.renditions.get(action.channel.id) if post is not None else None
+        state = track.parts[index]
+        if post is None or rendition is None or index >= len(rendition.parts):
+            request = PartRequest(action.post, action.channel, index, index + 1, "", state.key or "",
+                                  self.clock.now())
+            self._unconfirmed(request, track, f"part {index + 1} may have gone out in an interrupted run "
+                              f"and its text is no longer known, so it cannot be looked up")
+        previous = track.parts.get(index - 1)
+        first = track.parts.get(0)
+        request = self._request(post, rendition, index, state.key or "",
+                                first.sent if first and index else None,
+                                previous.sent if previous and index else None)
+        return self._lookup(adapter, request, track, state.intent_at or EPOCH)
 
     def _retrying(self, call: Callable[[], T], action: Action) -> T:
         """Edits and deletions are idempotent: retry them on any transient failure."""
@@ -359,7 +386,7 @@ def post_errors(space: Workspace, findings: list[Finding], plan: Plan) -> dict[s
                        blackouts=space.blackouts, cadence=space.cadence, slots=space.slots,
                        voice=space.voice)
     errors: dict[str, list[Finding]] = {}
-    for finding in [*findings, *checks.run_all(subset)]:
+    for finding in [*findings, *checks.run_post_checks(subset)]:
         if finding.is_error and finding.file in files:
             errors.setdefault(finding.file, []).append(finding)
     return errors

@@ -6,8 +6,7 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-
-import httpx
+from typing import TYPE_CHECKING
 
 from cmops import ledger as ledger_mod
 from cmops.clock import Clock, SystemClock, VirtualClock
@@ -18,9 +17,18 @@ from cmops.model import Workspace
 from cmops.plan import Plan, make_plan
 from cmops.schedule import parse_now
 
+if TYPE_CHECKING:
+    import httpx
+
+
+def _client() -> httpx.Client:
+    import httpx
+
+    return httpx.Client(timeout=httpx.Timeout(30.0, connect=10.0), headers={"User-Agent": "cmops"})
+
+
 #: Tests replace this to put a MockTransport behind every adapter.
-CLIENT_FACTORY: Callable[[], httpx.Client] = lambda: httpx.Client(  # noqa: E731
-    timeout=httpx.Timeout(30.0, connect=10.0), headers={"User-Agent": "cmops"})
+CLIENT_FACTORY: Callable[[], httpx.Client] = _client
 
 
 def clock_for(at: str | None) -> Clock:
@@ -72,15 +80,18 @@ def run_publish(root: Path, *, at: str | None, dry_run: bool, only: str | None, 
                 lock_timeout: float | None = None) -> int:
     """Publish what is due; 0 when everything planned was done, 1 when something is left."""
     from cmops import lock
+    from cmops.feeds import feed_paths
     from cmops.planview import render
 
     clock = clock_for(at)
     env = os.environ if env is None else env
+    probe = load_plan(root, clock, only)
+    derived = [p.relative_to(root.resolve()).as_posix() for p in feed_paths(root, probe.space).values()]
     if push and not dry_run:
         from cmops.gitops import sync
 
-        sync(root, say)
-    probe = load_plan(root, clock, only)
+        if sync(root, say, derived, ledger_mod.STATE_DIR):
+            probe = load_plan(root, clock, only)
     settings = probe.space.settings
     assert settings is not None
     if dry_run:
@@ -90,38 +101,42 @@ def run_publish(root: Path, *, at: str | None, dry_run: bool, only: str | None, 
     with lock.exclusive(root, timeout, on_wait=lambda: say("another publish is running; waiting")):
         # Read the receipts again under the lock: a run that held it may have just written some.
         loaded = load_plan(root, clock, only)
-        code, files, summary = _execute(root, loaded, clock, env, say)
-        if commit or push:
-            _commit(root, files, summary, push, say)
+        went_out: list[str] = []
+        try:
+            code = _execute(root, loaded, clock, env, say, went_out)
+        finally:
+            # Even when the run failed half-way: what went out must be recorded in git, or the
+            # next run (on a fresh clone) would not know and would post it again.
+            if commit or push:
+                _commit(root, [ledger_mod.STATE_DIR, *derived], went_out, push, say)
     return code
 
 
 def _execute(root: Path, loaded: Loaded, clock: Clock, env: Mapping[str, str],
-             say: Callable[[str], None]) -> tuple[int, list[str], list[str]]:
+             say: Callable[[str], None], went_out: list[str]) -> int:
     from cmops.feeds import rebuild_feeds
-    from cmops.publish import Engine
+    from cmops.publish import Engine, Report
 
     started = clock.now()
     writer = ledger_mod.Writer(root, ledger_mod.new_run_id(started), started, loaded.ledger.last_seq)
     client = CLIENT_FACTORY()
     try:
-        engine = Engine(root, loaded.space, loaded.ledger, writer, clock, client, env, say)
+        engine = Engine(root, loaded.space, loaded.ledger, writer, clock, client, env, say,
+                        Report(went_out=went_out))
         report = engine.run(loaded.plan)
         after = ledger_mod.read(root)
-        files = rebuild_feeds(root, loaded.space, after)
+        rebuild_feeds(root, loaded.space, after)
         settled = make_plan(loaded.space, after, clock.now(), only=None).newly_settled
         for post_id, src in settled:
             writer.write(clock.now(), "settled", post_id, src=src)
     finally:
         client.close()
         writer.close()
-    if writer.count:
-        files.append(writer.rel)
     if not report.went_out and not report.left:
         say("Nothing was due.")
     for line in report.left:
         say(f"left undone: {line}")
-    return (1 if report.left else 0), files, report.went_out
+    return 1 if report.left else 0
 
 
 def _commit(root: Path, files: list[str], went_out: list[str], push: bool,
@@ -180,5 +195,6 @@ def _resolve(root: Path, space: Workspace, post: str, channel: str, sent_url: st
             writer.write(clock.now(), "resolved", post, channel=channel, part=index,
                          sent=sent_url is not None, id=sent_url, url=sent_url)
     writer.close()
-    verdict = "went out" if sent_url is not None else "did not go out; the next publish sends it"
+    verdict = ("went out" if sent_url is not None else "did not go out; the next publish sends it "
+               "(unless it is past the grace period: then give it a new publish_at)")
     return f"recorded: {post} on {channel}, part(s) {', '.join(str(i + 1) for i in parts)} {verdict}."

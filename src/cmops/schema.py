@@ -5,14 +5,18 @@ from __future__ import annotations
 import json
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jsonschema_rs
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError, best_match
 
 from cmops.findings import Finding
 from cmops.yamlfile import Document
+
+if TYPE_CHECKING:
+    # The Python validator is imported only to explain an invalid document (rare), which
+    # keeps it out of the start-up of plan and publish.
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import ValidationError
 
 #: Schema name -> workspace files it describes (used by ``init`` for editor hints).
 SCHEMAS = {
@@ -42,6 +46,8 @@ def schema_text(name: str) -> str:
 
 @cache
 def validator(name: str) -> Draft202012Validator:
+    from jsonschema import Draft202012Validator
+
     schema = json.loads(schema_text(name))
     return Draft202012Validator(schema)
 
@@ -67,6 +73,8 @@ def validate(doc: Document, name: str) -> list[Finding]:
 
 
 def _to_findings(doc: Document, error: ValidationError) -> list[Finding]:
+    from jsonschema.exceptions import best_match
+
     if error.validator in ("oneOf", "anyOf", "allOf", "if", "then") and error.context:
         best = best_match(error.context)
         if best is not None:

@@ -7,9 +7,16 @@ from cmops.model import Workspace
 
 
 def run_all(workspace: Workspace) -> list[Finding]:
-    from cmops.checks import calendar, duplicates, media, parts, policies, retracted, voice
+    from cmops.checks import policies, retracted
+
+    return [*run_post_checks(workspace), *policies.check(workspace), *retracted.check(workspace)]
+
+
+def run_post_checks(workspace: Workspace) -> list[Finding]:
+    """The checks that can make a post unfit to publish (publish runs these on due posts)."""
+    from cmops.checks import calendar, duplicates, media, parts, voice
 
     findings: list[Finding] = []
-    for family in (parts, media, duplicates, calendar, voice, policies, retracted):
+    for family in (parts, media, duplicates, calendar, voice):
         findings.extend(family.check(workspace))
     return findings

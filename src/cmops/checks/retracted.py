@@ -5,7 +5,7 @@ never published, so editing it changes nothing (it needs a new publish_at)."""
 from __future__ import annotations
 
 from cmops.findings import Finding
-from cmops.model import Post, Workspace
+from cmops.model import Workspace
 
 
 def check(workspace: Workspace) -> list[Finding]:
@@ -17,9 +17,10 @@ def check(workspace: Workspace) -> list[Finding]:
     findings = list(receipts.findings)
     now = schedule.now()
     grace = workspace.settings.grace
+    published = {post for (post, _), track in receipts.tracks.items() if track.published()}
     for post in workspace.posts:
         if post.status == "retracted":
-            if not any(t.published() for c in _channels(post, receipts) if (t := receipts.peek(post.id, c))):
+            if post.id not in published:
                 findings.append(post.doc.finding(
                     ["status"], "post.retracted-unpublished",
                     "retracted, but state/ has no receipt of it being published: nothing will be "
@@ -39,13 +40,6 @@ def check(workspace: Workspace) -> list[Finding]:
                 f"never went out there and will not (missed); give it a new publish_at to publish it",
                 "warning"))
     return findings
-
-
-def _channels(post: Post, receipts: object) -> list[str]:
-    from cmops.ledger import Ledger
-
-    assert isinstance(receipts, Ledger)
-    return sorted({c for (p, c) in receipts.tracks if p == post.id})
 
 
 def _hours(seconds: float) -> str:

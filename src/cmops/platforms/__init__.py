@@ -38,11 +38,20 @@ def adapter_class(platform: str) -> type[Adapter] | None:
     return cls
 
 
+#: platform -> (can_edit, can_delete), as the adapter classes declare them (a test keeps the
+#: two in step); here so that planning needs no adapter, and no network stack, imported.
+CAPABILITIES: dict[str, tuple[bool, bool]] = {
+    "feed": (True, True),
+    "bluesky": (False, True),
+    "mastodon": (True, True),
+    "discord": (False, False),
+    "slack": (False, False),
+}
+
+
 def can_edit(platform: str) -> bool:
-    cls = adapter_class(platform)
-    return bool(cls and cls.can_edit)
+    return CAPABILITIES.get(platform, (False, False))[0]
 
 
 def can_delete(platform: str) -> bool:
-    cls = adapter_class(platform)
-    return bool(cls and cls.can_delete)
+    return CAPABILITIES.get(platform, (False, False))[1]

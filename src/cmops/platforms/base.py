@@ -13,12 +13,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import ClassVar, Protocol
-
-import httpx
+from typing import TYPE_CHECKING, ClassVar, Protocol
 
 from cmops.errors import CmopsError
 from cmops.model import Channel
+
+if TYPE_CHECKING:
+    # Imported by the adapters; the ledger and planner use this module without a network stack.
+    import httpx
 
 
 @dataclass(frozen=True)
@@ -215,5 +217,7 @@ def _detail(response: httpx.Response) -> str:
 
 def transport_error(exc: httpx.HTTPError, what: str) -> Transient:
     """A network failure; the request may have reached the server unless it never connected."""
+    import httpx
+
     never_sent = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
     return Transient(f"{what}: {type(exc).__name__}: {exc}", maybe_sent=not never_sent)
