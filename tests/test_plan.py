@@ -214,3 +214,12 @@ def test_the_registry_capabilities_match_the_adapters() -> None:
         cls = platforms.adapter_class(name)
         assert cls is not None
         assert platforms.CAPABILITIES[name] == (cls.can_edit, cls.can_delete), name
+
+
+def test_parts_removed_after_publishing_are_reported_not_forgotten(space: Space) -> None:
+    space.post("thread", "channels: [masto]\npublish_at: 2026-12-01 09:00", "One.\n---\nTwo.")
+    published(space, "thread", "masto", parts=2)
+    space.post("thread", "channels: [masto]\npublish_at: 2026-12-01 09:00", "One.")
+    [action] = actions(space)
+    assert (action.kind, action.parts) == ("cannot-edit", (1,))
+    assert action.reason.startswith("part(s) 2 were removed from the thread after publishing and stay online")

@@ -218,6 +218,12 @@ def _continue(post: Post, rendition: Rendition, track: Track, count: int) -> lis
         actions.append(Action("publish-thread-rest", post.id, channel, None,
                               f"thread stopped after part {missing[0]}: resumes at part {missing[0] + 1}",
                               missing, rendition, post.file, resume=True))
+    removed = tuple(i for i in published if i >= count)
+    if removed:
+        actions.append(Action("cannot-edit", post.id, channel, None,
+                              f"part(s) {_numbers(removed)} were removed from the thread after publishing "
+                              f"and stay online: delete them by hand{_where(track)}", removed, rendition,
+                              post.file))
     changed = tuple(i for i in published if i < count and track.parts[i].part_hash != part_hash(rendition, i))
     if changed:
         if platforms.can_edit(channel.platform):
