@@ -11,17 +11,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from cmops.ledger import Ledger
-from cmops.model import Workspace
+from cmops.model import Settings, Workspace
 
 
-def feed_paths(root: Path, space: Workspace) -> dict[str, Path]:
+def feed_paths(root: Path, settings: Settings) -> dict[str, Path]:
     """channel id -> its Atom file; a path outside the workspace stops the command before
     anything is published."""
     from cmops.errors import ConfigError
 
-    assert space.settings is not None
     paths: dict[str, Path] = {}
-    for channel in space.settings.channels.values():
+    for channel in settings.channels.values():
         if channel.platform != "feed":
             continue
         rel = str(channel.options.get("path", ""))
@@ -39,7 +38,7 @@ def rebuild_feeds(root: Path, space: Workspace, ledger: Ledger) -> list[str]:
 
     assert space.settings is not None
     changed: list[str] = []
-    for channel_id, path in feed_paths(root, space).items():
+    for channel_id, path in feed_paths(root, space.settings).items():
         channel = space.settings.channels[channel_id]
         entries = []
         for track in ledger.posts_on(channel.id):

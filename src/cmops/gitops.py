@@ -52,32 +52,29 @@ def commit(root: Path, paths: Sequence[str], message: str) -> bool:
     return True
 
 
-def sync(root: Path, say: Callable[[str], None], derived: Sequence[str], state: str) -> bool:
+def sync(root: Path, say: Callable[[str], None], derived: Sequence[str], state: str) -> None:
     """Bring the branch up to date before publishing, so a run that started from an old
     checkout sees the receipts other runs pushed meanwhile (and does not redo their work).
 
     A run killed before its commit leaves receipts and a rebuilt feed behind: the receipts
-    are committed first (never dropped), derived files are reset (they are rebuilt anyway).
-    True when something changed."""
+    are committed first (never dropped), derived files are reset (they are rebuilt anyway)."""
     branch = git(root, "symbolic-ref", "--quiet", "--short", "HEAD", check=False).stdout.strip()
     upstream = git(root, "rev-parse", "--abbrev-ref", "--symbolic-full-name", "@{upstream}",
                    check=False).stdout.strip()
     if not branch or not upstream:
-        return False
+        return
     tracked = [p for p in derived
                if git(root, "ls-files", "--error-unmatch", "--", p, check=False).returncode == 0]
     if tracked:
         git(root, "checkout", "--", *tracked, check=False)
     if commit(root, [state], "cmops: receipts of an interrupted publish run"):
         say("committed receipts an interrupted run had left uncommitted")
-    before = git(root, "rev-parse", "HEAD", check=False).stdout.strip()
     done = git(root, *identity(root), "pull", "--quiet", "--rebase", check=False)
     if done.returncode != 0:
         git(root, "rebase", "--abort", check=False)
         raise GitError(f"could not update {branch} from {upstream} before publishing: "
                        f"{(done.stderr or done.stdout).strip()}")
     say(f"up to date with {upstream}")
-    return git(root, "rev-parse", "HEAD", check=False).stdout.strip() != before
 
 
 def push(root: Path, rebuild: Callable[[], list[str]], say: Callable[[str], None]) -> None:

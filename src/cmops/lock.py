@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import fcntl
 import os
-import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,10 +24,11 @@ class Busy(CmopsError):
 
 def lock_path(root: Path) -> Path:
     """Inside ``.git`` when the workspace is a git checkout (never committed), else beside it."""
+    from cmops.gitops import GitError, git
+
     try:
-        done = subprocess.run(["git", "rev-parse", "--absolute-git-dir"], cwd=root, capture_output=True,
-                              text=True, timeout=30, check=False)
-    except (OSError, subprocess.SubprocessError):
+        done = git(root, "rev-parse", "--absolute-git-dir", check=False)
+    except GitError:
         done = None
     if done is not None and done.returncode == 0 and done.stdout.strip():
         return Path(done.stdout.strip()) / "cmops-publish.lock"

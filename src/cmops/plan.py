@@ -14,6 +14,7 @@ from cmops.findings import Finding
 from cmops.ledger import INTENT, PUBLISHED, UNCONFIRMED, Ledger, Track, iso
 from cmops.model import Channel, Post, Rendition, Settings, Workspace
 from cmops.posts import POSTS_DIR
+from cmops.schedule import fmt_span
 
 #: Actions that do something on a platform in this run.
 WORK = ("publish", "publish-thread-rest", "wait", "edit", "delete")
@@ -195,16 +196,16 @@ def _for_rendition(post: Post, rendition: Rendition, track: Track | None,
     late = now - instant
     if late > settings.grace:
         return [Action("skip-missed", post.id, channel, instant,
-                       f"{_span(late)} late, past the grace period of {_span(settings.grace)}: "
+                       f"{fmt_span(late)} late, past the grace period of {fmt_span(settings.grace)}: "
                        f"not posted stale; give it a new publish_at to post it", file=post.file)]
     if late >= timedelta(0):
-        reason = "due now" if late < timedelta(minutes=1) else f"due {_span(late)} ago, within grace"
+        reason = "due now" if late < timedelta(minutes=1) else f"due {fmt_span(late)} ago, within grace"
         return [Action("publish", post.id, channel, instant, reason, everything, rendition, post.file)]
     if -late <= settings.lookahead:
         return [Action("wait", post.id, channel, instant,
-                       f"due in {_span(-late)}, within lookahead: waits and posts on the minute",
+                       f"due in {fmt_span(-late)}, within lookahead: waits and posts on the minute",
                        everything, rendition, post.file)]
-    return [Action("later", post.id, channel, instant, f"in {_span(-late)}", everything, rendition,
+    return [Action("later", post.id, channel, instant, f"in {fmt_span(-late)}", everything, rendition,
                    post.file)]
 
 
@@ -240,16 +241,3 @@ def _continue(post: Post, rendition: Rendition, track: Track, count: int) -> lis
 
 def _numbers(indexes: tuple[int, ...]) -> str:
     return ", ".join(str(i + 1) for i in indexes)
-
-
-def _span(delta: timedelta) -> str:
-    seconds = int(abs(delta.total_seconds()))
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes = seconds // 60
-    if minutes < 120:
-        return f"{minutes} min"
-    hours = minutes / 60
-    if hours < 48:
-        return f"{hours:.1f} h".replace(".0 h", " h")
-    return f"{hours / 24:.1f} days".replace(".0 days", " days")

@@ -196,16 +196,13 @@ class Engine:
             markdown="\n\n".join(p.text for p in rendition.parts))
 
     def _images(self, rendition: Rendition) -> tuple[Image, ...]:
-        import filetype
+        """The post's images with the type validation sniffed (the same check, one place)."""
+        from cmops.checks.media import inspect
 
-        images = []
-        for media in rendition.media:
-            if media.file is None:
-                continue
-            path = self.root / media.file
-            kind = filetype.guess_mime(str(path)) or "application/octet-stream"
-            images.append(Image(path, media.alt, kind))
-        return tuple(images)
+        root = self.root.resolve()
+        return tuple(Image(self.root / media.file, media.alt,
+                           inspect(root, media.file).mime or "application/octet-stream")
+                     for media in rendition.media if media.file is not None)
 
     def _send(self, adapter: Adapter, request: PartRequest, track: Track,
               pending_since: datetime | None) -> Sent:

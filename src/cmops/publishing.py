@@ -81,25 +81,25 @@ def run_publish(root: Path, *, at: str | None, dry_run: bool, only: str | None, 
     """Publish what is due; 0 when everything planned was done, 1 when something is left."""
     from cmops import lock
     from cmops.feeds import feed_paths
-    from cmops.planview import render
+    from cmops.workspace import load_settings
 
     clock = clock_for(at)
     env = os.environ if env is None else env
-    probe = load_plan(root, clock, only)
-    derived = [p.relative_to(root.resolve()).as_posix() for p in feed_paths(root, probe.space).values()]
-    if push and not dry_run:
-        from cmops.gitops import sync
-
-        if sync(root, say, derived, ledger_mod.STATE_DIR):
-            probe = load_plan(root, clock, only)
-    settings = probe.space.settings
-    assert settings is not None
     if dry_run:
+        from cmops.planview import render
+
+        probe = load_plan(root, clock, only)
         say(render(probe.plan, "text", with_later=False))
         return 1 if probe.plan.problems() else 0
+    settings = load_settings(root)
+    derived = [p.relative_to(root.resolve()).as_posix() for p in feed_paths(root, settings).values()]
     timeout = lock_timeout if lock_timeout is not None else settings.lookahead.total_seconds() + 600
     with lock.exclusive(root, timeout, on_wait=lambda: say("another publish is running; waiting")):
-        # Read the receipts again under the lock: a run that held it may have just written some.
+        if push:
+            from cmops.gitops import sync
+
+            sync(root, say, derived, ledger_mod.STATE_DIR)
+        # Plan only now, under the lock and after the pull: the receipts another run wrote count.
         loaded = load_plan(root, clock, only)
         went_out: list[str] = []
         try:
@@ -180,20 +180,16 @@ def _resolve(root: Path, space: Workspace, post: str, channel: str, sent_url: st
         raise UsageError(f"nothing is unconfirmed for {post!r} on {channel!r}; 'cmops plan' lists what is")
     clock = clock_for(at)
     writer = ledger_mod.Writer(root, ledger_mod.new_run_id(clock.now()), clock.now(), ledger.last_seq)
-    extra: dict[str, object] = {}
-    found = space.post(post)
-    rendition = found.renditions.get(channel) if found is not None else None
-    if sent_url is not None and rendition is not None:
-        from cmops.plan import part_hash
+    from cmops.plan import part_hash
 
-        extra = {"hash": rendition.content_hash()}
-        for index in parts:
-            writer.write(clock.now(), "resolved", post, channel=channel, part=index, sent=True,
-                         id=sent_url, url=sent_url, part_hash=part_hash(rendition, index), **extra)
-    else:
-        for index in parts:
-            writer.write(clock.now(), "resolved", post, channel=channel, part=index,
-                         sent=sent_url is not None, id=sent_url, url=sent_url)
+    found = space.post(post)
+    # What went out is recorded with the post's hashes, so a later edit is recognised.
+    rendition = found.renditions.get(channel) if found is not None and sent_url is not None else None
+    for index in parts:
+        hashes = ({"hash": rendition.content_hash(), "part_hash": part_hash(rendition, index)}
+                  if rendition else {})
+        writer.write(clock.now(), "resolved", post, channel=channel, part=index, sent=sent_url is not None,
+                     id=sent_url, url=sent_url, **hashes)
     writer.close()
     verdict = ("went out" if sent_url is not None else "did not go out; the next publish sends it "
                "(unless it is past the grace period: then give it a new publish_at)")

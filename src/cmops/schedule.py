@@ -157,3 +157,17 @@ def fmt_window(start: datetime, end: datetime, tz: ZoneInfo) -> str:
 
 def fmt_utc(instant: datetime) -> str:
     return f"{instant.astimezone(UTC):%Y-%m-%d %H:%M}Z"
+
+
+def fmt_span(delta: timedelta) -> str:
+    """A duration as people say it: 45 s, 90 min, 5 h, 3 days."""
+    seconds = int(abs(delta.total_seconds()))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes = seconds // 60
+    if minutes < 120:
+        return f"{minutes} min"
+    hours = minutes / 60
+    if hours < 48:
+        return f"{hours:.1f} h".replace(".0 h", " h")
+    return f"{hours / 24:.1f} days".replace(".0 days", " days")

@@ -143,16 +143,7 @@ def _through_link(path: Path) -> bool:
 def load(root: Path, settled: Mapping[str, str] | None = None) -> tuple[Workspace, list[Finding]]:
     """Load the workspace. ``settled`` (post id -> hash of its file, from the receipts) lets
     the planner skip parsing post files that had nothing left to do and are unchanged since."""
-    findings: list[Finding] = []
-    settings_path = root / SETTINGS_FILE
-    if not settings_path.is_file():
-        raise ConfigError(f"{settings_path} does not exist; run 'cmops init {root}' to create one")
-    doc, found = load_yaml_file(root, single(root, SETTINGS_FILE), "cmops")
-    findings.extend(found)
-    settings = None
-    if doc is not None:
-        settings, found = build_settings(doc)
-        findings.extend(found)
+    settings, findings = _read_settings(root)
     workspace = Workspace(root=root, settings=settings, files_checked=1)
     for source in files(root, POSTS_DIR, (".md", *LOOKALIKE_SUFFIXES), recursive=True):
         if not source.name.endswith(".md"):
@@ -195,6 +186,32 @@ def load(root: Path, settled: Mapping[str, str] | None = None) -> tuple[Workspac
     replies = files(root, REPLIES_DIR, (".md",), recursive=False)
     workspace.replies = {source.name.rsplit("/", 1)[1][:-3] for source in replies}
     return workspace, findings
+
+
+def _read_settings(root: Path) -> tuple[Settings | None, list[Finding]]:
+    settings_path = root / SETTINGS_FILE
+    if not settings_path.is_file():
+        raise ConfigError(f"{settings_path} does not exist; run 'cmops init {root}' to create one")
+    doc, findings = load_yaml_file(root, single(root, SETTINGS_FILE), "cmops")
+    if doc is None:
+        return None, findings
+    settings, found = build_settings(doc)
+    return settings, [*findings, *found]
+
+
+def load_settings(root: Path) -> Settings:
+    """Only cmops.yaml, for work that needs the channels but not the posts."""
+    settings, findings = _read_settings(root)
+    if settings is None:
+        raise _unusable_settings(findings)
+    return settings
+
+
+def _unusable_settings(findings: list[Finding]) -> ConfigError:
+    from cmops.render import render
+
+    problems = render([f for f in findings if f.file == SETTINGS_FILE], "text")
+    return ConfigError(f"{SETTINGS_FILE} has problems; fix them first:\n{problems}")
 
 
 def _unchanged(settled: Mapping[str, str], name: str, text: str) -> bool:
@@ -300,8 +317,5 @@ def load_for_command(root: Path, settled: Mapping[str, str] | None = None) -> tu
     with gc_paused():
         space, findings = load(root, settled)
     if space.settings is None:
-        from cmops.render import render
-
-        problems = render([f for f in findings if f.file == SETTINGS_FILE], "text")
-        raise ConfigError(f"{SETTINGS_FILE} has problems; fix them first:\n{problems}")
+        raise _unusable_settings(findings)
     return space, findings

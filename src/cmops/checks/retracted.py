@@ -36,12 +36,7 @@ def check(workspace: Workspace) -> list[Finding]:
             findings.append(post.doc.finding(
                 list(rendition.time_path), "post.never-published",
                 f"{schedule.fmt_local(when, rendition.channel.zone)} is more than "
-                f"{_hours(grace.total_seconds())} ago and state/ has no receipt for {channel_id}: it "
+                f"{schedule.fmt_span(grace)} ago and state/ has no receipt for {channel_id}: it "
                 f"never went out there and will not (missed); give it a new publish_at to publish it",
                 "warning"))
     return findings
-
-
-def _hours(seconds: float) -> str:
-    hours = seconds / 3600
-    return f"{hours:g} h" if hours < 48 else f"{hours / 24:g} days"
