@@ -99,6 +99,17 @@ def run_process(
     return no_traceback(outcome, f"cmops {' '.join(args)[:200]}")
 
 
+def git(cwd: Path, *args: str) -> str:
+    """``git ARGS`` in a test repository, as a fixed test identity; a failure fails the test
+    with git's own message. (cmops's own git calls never see this identity.)"""
+    done = subprocess.run(
+        ["git", "-c", "user.name=cmops test", "-c", "user.email=test@cmops.invalid",
+         "-c", "commit.gpgsign=false", "-c", "init.defaultBranch=main", *args],
+        cwd=cwd, capture_output=True, text=True, check=False, timeout=60)
+    assert done.returncode == 0, f"git {' '.join(args)}: {done.stderr}"
+    return done.stdout
+
+
 @dataclass
 class Ws:
     """A workspace written by ``cmops init``; tests write or overwrite files in it."""

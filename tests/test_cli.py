@@ -15,7 +15,7 @@ import pytest
 
 from cmops.cli import cli
 from cmops.scaffold import template_files
-from conftest import MakeWs, Ws, invoke, run_process
+from conftest import MakeWs, Ws, git, invoke, run_process
 
 SUMMARY_CLEAN = re.compile(r"All good: \d+ files checked, no problems found\.\n")
 
@@ -319,14 +319,6 @@ def test_validate_bad_path_exits_2(ws: Ws, monkeypatch: pytest.MonkeyPatch, path
 
 
 # --- validate --changed-since -----------------------------------------------------------------
-
-def git(cwd: Path, *args: str) -> str:
-    done = subprocess.run(
-        ["git", "-c", "user.name=cmops test", "-c", "user.email=test@cmops.invalid",
-         "-c", "commit.gpgsign=false", "-c", "init.defaultBranch=main", *args],
-        cwd=cwd, capture_output=True, text=True, check=True, timeout=60)
-    return done.stdout
-
 
 def commit_all(repo: Path) -> None:
     git(repo, "init", "-q")

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from cmops.clock import VirtualClock
-from conftest import invoke
+from conftest import git, invoke
 from factory import make_space
 
 SETTINGS = """\
@@ -24,12 +23,6 @@ channels:
 
 
 WHO = ["-c", "user.name=Editor", "-c", "user.email=editor@brand.example"]
-
-
-def git(cwd: Path, *args: str) -> str:
-    done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=False, timeout=60)
-    assert done.returncode == 0, f"git {' '.join(args)}: {done.stderr}"
-    return done.stdout
 
 
 @pytest.fixture(autouse=True)

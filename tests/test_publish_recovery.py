@@ -5,22 +5,15 @@ lost, or left online."""
 from __future__ import annotations
 
 import json
-import subprocess
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-from conftest import invoke
+from conftest import git, invoke
 from test_publish import NOW, Chat, World, _records, _write, chat, world  # noqa: F401 - fixtures
 
 WHO = ["-c", "user.name=E", "-c", "user.email=e@x"]
-
-
-def git(cwd: Path, *args: str) -> str:
-    done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=False, timeout=60)
-    assert done.returncode == 0, done.stderr
-    return done.stdout
 
 
 def repository(world: World) -> Path:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from conftest import Ws, run_process
+from conftest import Ws, git, run_process
 from factory import Space, make_space
 
 FAMILY = "\U0001F468\u200d\U0001F469\u200d\U0001F467\u200d\U0001F466"  # one grapheme, 25 UTF-8 bytes
@@ -83,18 +82,11 @@ def test_bluesky_text_over_3000_utf8_bytes_is_too_long(space: Space) -> None:
 
 # --- --changed-since -----------------------------------------------------------------------------
 
-def _git(cwd: Path, *args: str) -> None:
-    subprocess.run(
-        ["git", "-c", "user.name=cmops test", "-c", "user.email=test@cmops.invalid",
-         "-c", "commit.gpgsign=false", "-c", "init.defaultBranch=main", *args],
-        cwd=cwd, capture_output=True, text=True, check=True, timeout=60)
-
-
 def test_changed_since_keeps_files_with_non_ascii_names(ws: Ws) -> None:
     # git quotes such names ("tipp-f\303\274r-euch.md") unless asked for -z output.
-    _git(ws.root, "init", "-q")
-    _git(ws.root, "add", "-A")
-    _git(ws.root, "commit", "-q", "-m", "workspace")
+    git(ws.root, "init", "-q")
+    git(ws.root, "add", "-A")
+    git(ws.root, "commit", "-q", "-m", "workspace")
     rel = ws.post("de/tipp-für-euch", "channels: [bsky-dee]", "Hallo!\n")
     outcome = ws.validate("--changed-since", "HEAD")
     assert outcome.code == 1
