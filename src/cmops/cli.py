@@ -3,9 +3,11 @@ so that ``cmops --help`` starts fast."""
 
 from __future__ import annotations
 
+import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import NoReturn
+from typing import NoReturn, TextIO
 
 import click
 
@@ -140,8 +142,10 @@ def calendar(obj: Context, start: str | None, end: str | None, fmt: str) -> None
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text",
               show_default=True, help="text for people, json for tools, markdown for a PR comment.")
 @click.option("--only", "only", metavar="POST", help="Only this post (its id).")
+@click.option("--changed-since", "ref", metavar="REF",
+              help="Only the posts whose files changed since this git ref (a pull request's posts).")
 @pass_ctx
-def plan(obj: Context, at: str | None, fmt: str, only: str | None) -> None:
+def plan(obj: Context, at: str | None, fmt: str, only: str | None, ref: str | None) -> None:
     """What 'cmops publish' would do now, and why: publish, wait, finish a thread, edit,
     delete, skip a missed post; with each time in UTC and in the channel's zone.
 
@@ -149,7 +153,13 @@ def plan(obj: Context, at: str | None, fmt: str, only: str | None) -> None:
     """
     from cmops.publishing import show_plan
 
-    click.echo(show_plan(obj.root, at, fmt, only))
+    root = obj.root
+    changed = None
+    if ref is not None:
+        from cmops.validation import changed_since
+
+        changed = changed_since(root, ref)
+    click.echo(show_plan(root, at, fmt, only, changed))
 
 
 @cli.command()
@@ -195,6 +205,123 @@ def resolve(obj: Context, post: str, channel: str, sent_url: str | None, not_sen
     if (sent_url is None) == (not not_sent):
         raise UsageError("say either --sent URL or --not-sent")
     click.echo(record(obj.root, post, channel, sent_url, None))
+
+
+def _pr_number(pr: int | None, pr_file: Path | None) -> int:
+    from cmops.errors import UsageError
+    from cmops.prcomments import read_number
+
+    if (pr is None) == (pr_file is None):
+        raise UsageError("say which pull request: --pr N, or --pr-file FILE holding its number")
+    if pr is not None:
+        if pr < 1:
+            raise UsageError(f"--pr {pr}: pull-request numbers start at 1")
+        return pr
+    assert pr_file is not None
+    try:
+        text = pr_file.read_text(encoding="utf-8", errors="replace")[:100]
+    except OSError as exc:
+        raise UsageError(f"--pr-file {pr_file}: {exc.strerror}") from None
+    return read_number(text, str(pr_file))
+
+
+_pr_options = [
+    click.option("--pr", type=int, metavar="N", help="The pull request's number."),
+    click.option("--pr-file", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
+                 help="Read the number from FILE (the artifact a pull-request job left)."),
+    click.option("--head", metavar="SHA", help="Act only if the pull request is still at this commit."),
+    click.option("--repo", metavar="OWNER/NAME", help="The repository (default: GITHUB_REPOSITORY)."),
+]
+
+
+def pr_options(func: Callable[..., None]) -> Callable[..., None]:
+    for option in reversed(_pr_options):
+        func = option(func)
+    return func
+
+
+@cli.group()
+def approvals() -> None:
+    """Approval rules (policies/approvals.yaml) checked against a pull request's reviews."""
+
+
+@approvals.command("check")
+@pr_options
+@click.option("--status", "set_status", is_flag=True,
+              help="Also set the commit status 'cmops/approvals' on the pull request's head (make it "
+                   "required in branch protection).")
+@pass_ctx
+def approvals_check(obj: Context, pr: int | None, pr_file: Path | None, head: str | None, repo: str | None,
+                    set_status: bool) -> None:
+    """Check pull request N against policies/approvals.yaml: which rules apply to its changed
+    files, who approved its latest commit, and who still has to. Exit 1 when a rule is unmet.
+
+    Needs GITHUB_TOKEN (pull requests: read; statuses: write with --status). Teams are read
+    with CMOPS_TEAMS_TOKEN if set (the workflow token cannot list team members: use a token
+    with read:org), else with GITHUB_TOKEN.
+    """
+    from cmops import approvals as policy
+    from cmops.github import connect, run_url
+
+    number = _pr_number(pr, pr_file)
+    root = obj.root
+    gh = connect(repo, lambda line: click.echo(line, err=True))
+    teams = gh
+    if os.environ.get("CMOPS_TEAMS_TOKEN"):
+        teams = connect(repo, gh.say, env_name="CMOPS_TEAMS_TOKEN")
+    outcome = policy.check(root, gh, number, head, teams)
+    click.echo(policy.report(outcome))
+    if set_status:
+        policy.publish_status(gh, outcome, run_url(os.environ), click.echo)
+    if not outcome.met:
+        sys.exit(EXIT_FINDINGS)
+
+
+@cli.group()
+def github() -> None:
+    """The GitHub side of the workflows: the plan comment and the published links."""
+
+
+@github.command("comment-plan")
+@pr_options
+@click.option("--plan", "plan_file", required=True, type=click.File("r", encoding="utf-8"), metavar="FILE",
+              help="The plan as Markdown ('cmops plan --format markdown' wrote it; - for stdin).")
+def github_comment_plan(pr: int | None, pr_file: Path | None, head: str | None, repo: str | None,
+                        plan_file: TextIO) -> None:
+    """Put the plan on pull request N as one comment, updated in place on every push.
+
+    Needs GITHUB_TOKEN with pull-requests: write. Runs nothing of the pull request: the plan
+    is text made by the (unprivileged) pull-request job.
+    """
+    from cmops.github import connect
+    from cmops.prcomments import comment_plan
+
+    number = _pr_number(pr, pr_file)
+    gh = connect(repo, lambda line: click.echo(line, err=True))
+    click.echo(comment_plan(gh, number, plan_file.read(), head))
+
+
+@github.command("report-published")
+@click.option("--repo", metavar="OWNER/NAME", help="The repository (default: GITHUB_REPOSITORY).")
+@click.option("--commit", is_flag=True, help="Commit the 'reported' receipts.")
+@click.option("--push", is_flag=True, help="Commit and push them.")
+@pass_ctx
+def github_report_published(obj: Context, repo: str | None, commit: bool, push: bool) -> None:
+    """After publishing: comment each post's links on the pull request that added it.
+
+    One comment per post, updated when more channels go out; posts already reported are
+    recorded in state/ and not asked about again. Needs GITHUB_TOKEN with
+    pull-requests: write (and contents: write for --push).
+    """
+    from cmops.github import connect
+    from cmops.prcomments import report_published
+
+    root = obj.root
+    gh = connect(repo, click.echo)
+    code = report_published(root, gh, click.echo, commit=commit or push, push=push,
+                            now_iso=os.environ.get("CMOPS_NOW"))
+    if code:
+        sys.exit(code)
 
 
 def main(argv: list[str] | None = None) -> NoReturn:

@@ -14,6 +14,8 @@ certainly did not act), ``unconfirmed`` (it may have; a person must check), ``ed
 ``deleted``, ``missed`` (past the grace period; ``for`` is the scheduled instant) and
 ``settled`` (nothing is left to do for the post file whose raw text has hash ``src``).
 ``resolved`` is written by ``cmops resolve`` when a person has checked an unconfirmed part.
+``reported`` is written by ``cmops github report-published`` once a post's links are on its
+pull request (``hash`` says which links, ``pr`` which pull request; null when none).
 
 :func:`read` folds all files into a :class:`Ledger`, the state the planner works from.
 """
@@ -85,6 +87,8 @@ class Ledger:
     tracks: dict[tuple[str, str], Track] = field(default_factory=dict)
     #: post id -> hash of the raw post file when nothing was left to do for it.
     settled: dict[str, str] = field(default_factory=dict)
+    #: post id -> hash of the links last reported on its pull request.
+    reported: dict[str, str] = field(default_factory=dict)
     findings: list[Finding] = field(default_factory=list)
     lines: int = 0
     #: Highest ``seq`` seen; a new run numbers its events after it.
@@ -220,6 +224,9 @@ def _apply(ledger: Ledger, record: dict[str, Any]) -> None:
     post: str = record["post"]
     if event == "settled":
         ledger.settled[post] = str(record.get("src", ""))
+        return
+    if event == "reported":
+        ledger.reported[post] = str(record.get("hash", ""))
         return
     channel = record.get("channel")
     if not isinstance(channel, str):

@@ -68,11 +68,19 @@ def load_plan(root: Path, clock: Clock, only: str | None, *, skip_settled: bool 
     return Loaded(space, findings, ledger, plan)
 
 
-def show_plan(root: Path, at: str | None, fmt: str, only: str | None) -> str:
+def show_plan(root: Path, at: str | None, fmt: str, only: str | None,
+              changed: list[str] | None = None) -> str:
+    """The plan as text, JSON or Markdown; ``changed`` (workspace-relative files, as from
+    ``--changed-since``) keeps only the actions for those posts, as a pull request shows them."""
     from cmops.planview import render
+    from cmops.posts import POSTS_DIR, post_id
 
     loaded = load_plan(root, clock_for(at), only, skip_settled=only is None)
-    return render(loaded.plan, fmt)
+    plan = loaded.plan
+    if changed is not None:
+        ids = {post_id(name) for name in changed if name.startswith(POSTS_DIR + "/") and name.endswith(".md")}
+        plan.actions = [a for a in plan.actions if a.post in ids]
+    return render(plan, fmt)
 
 
 def run_publish(root: Path, *, at: str | None, dry_run: bool, only: str | None, commit: bool,
@@ -141,11 +149,18 @@ def _execute(root: Path, loaded: Loaded, clock: Clock, env: Mapping[str, str],
 
 def _commit(root: Path, files: list[str], went_out: list[str], push: bool,
             say: Callable[[str], None]) -> None:
+    title = f"cmops publish: {len(went_out)} post(s) went out" if went_out else "cmops publish: receipts"
+    commit_state(root, files, title, went_out, push, say)
+
+
+def commit_state(root: Path, files: list[str], title: str, lines: list[str], push: bool,
+                 say: Callable[[str], None]) -> None:
+    """Commit ``files`` with ``title`` and one line per item; with ``push``, push it too
+    (rebasing onto a branch that moved and rebuilding the feeds from all receipts)."""
     from cmops import gitops
     from cmops.feeds import rebuild_feeds
 
-    title = f"cmops publish: {len(went_out)} post(s) went out" if went_out else "cmops publish: receipts"
-    body = "\n".join(f"- {line}" for line in went_out)
+    body = "\n".join(f"- {line}" for line in lines)
     message = title + ("\n\n" + body if body else "")
     if gitops.commit(root, files, message):
         say(f"committed: {title}")
