@@ -57,14 +57,18 @@ def cli(ctx: click.Context, root: Path | None, no_color: bool, verbose: int) -> 
 @click.argument("directory", required=False, default=".",
                 type=click.Path(file_okay=False, path_type=Path))
 @click.option("--force", is_flag=True, help="Write into a folder that already has files.")
-def init(directory: Path, force: bool) -> None:
-    """Create a working example workspace in DIRECTORY (default: here).
+@click.option("--pip-spec", metavar="SPEC",
+              help="What the GitHub workflows install (default: this version of cmops from PyPI), e.g. "
+                   "'cmops @ git+https://github.com/OWNER/cmops@COMMIT'.")
+def init(directory: Path, force: bool, pip_spec: str | None) -> None:
+    """Create a working example workspace in DIRECTORY (default: here), with the GitHub
+    workflows that validate pull requests and publish from main (.github/workflows/).
 
     It validates cleanly and publishes to the built-in feed channel without any account.
     """
     from cmops.scaffold import write_workspace
 
-    written = write_workspace(directory, force=force)
+    written = write_workspace(directory, force=force, pip_spec=pip_spec)
     click.echo(f"Created a cmops workspace in {directory} ({len(written)} files).")
     click.echo("Next: cd into it, run 'cmops validate', then 'cmops preview <post id>'.")
 

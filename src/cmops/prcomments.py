@@ -120,6 +120,7 @@ def report_published(root: Path, gh: GitHub, say: Callable[[str], None], *, comm
     from cmops.schedule import parse_now
 
     now = parse_now(now_iso, "--at") if now_iso else datetime.now(UTC)
+    failed: list[str] = []
     with lock.exclusive(root, 600.0, on_wait=lambda: say("a publish run is busy here; waiting")):
         if push:
             from cmops.feeds import feed_paths
@@ -133,10 +134,8 @@ def report_published(root: Path, gh: GitHub, say: Callable[[str], None], *, comm
         todo = pending(ledger)
         if not todo:
             say("Nothing new to report.")
-            return 0
         writer = ledger_mod.Writer(root, ledger_mod.new_run_id(now), now, ledger.last_seq)
         done: list[str] = []
-        failed = []
         try:
             for post, (body, digest) in todo.items():
                 try:
@@ -153,6 +152,7 @@ def report_published(root: Path, gh: GitHub, say: Callable[[str], None], *, comm
                 done.append(f"{post} -> #{number}" if number else f"{post} (no pull request)")
         finally:
             writer.close()
+            # Also with nothing new: receipts a broken earlier run left are committed and pushed.
             if commit or push:
                 commit_state(root, [ledger_mod.STATE_DIR], "cmops: published links reported", done, push, say)
     for line in failed:
