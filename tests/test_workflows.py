@@ -137,3 +137,29 @@ def test_init_workflows_pass_actionlint_and_zizmor(ws: Ws) -> None:
                            timeout=120, check=False, cwd=ws.root)
     assert audit.returncode == 0, audit.stdout + audit.stderr
     assert "No findings to report" in audit.stdout + audit.stderr, audit.stdout + audit.stderr
+
+
+def test_a_secret_the_publish_workflow_does_not_pass_is_a_warning_on_its_channel(ws: Ws) -> None:
+    assert ws.findings() == []
+    ws.replace(".github/workflows/publish.yml",
+               "          CMOPS_MASTODON_TOKEN: ${{ secrets.CMOPS_MASTODON_TOKEN }}\n", "")
+    outcome = ws.validate()
+    assert outcome.code == 0  # a warning
+    [finding] = outcome.json()
+    assert (finding["file"], finding["code"], finding["severity"]) == (
+        "cmops.yaml", "workflow.missing-secret", "warning")
+    assert ws.read("cmops.yaml").splitlines()[finding["line"] - 1].strip() == \
+        "token_env: CMOPS_MASTODON_TOKEN"
+    assert "CMOPS_MASTODON_TOKEN: ${{ secrets.CMOPS_MASTODON_TOKEN }}" in finding["message"]
+    # Without the workflow (a workspace not on GitHub) there is nothing to compare.
+    ws.path(".github/workflows/publish.yml").unlink()
+    assert ws.findings() == []
+
+
+def test_approval_rules_naming_unknown_channels_or_campaigns_are_errors(ws: Ws) -> None:
+    ws.replace("policies/approvals.yaml", "      tags: [crisis]\n",
+               "      tags: [crisis]\n      channels: [bsky-fr]\n      campaigns: [winter-lauch]\n")
+    assert ws.findings() == [
+        ("policies/approvals.yaml", 12, 18, "approvals.unknown-channel"),
+        ("policies/approvals.yaml", 13, 19, "approvals.unknown-campaign"),
+    ]

@@ -7,9 +7,10 @@ from cmops.model import Workspace
 
 
 def run_all(workspace: Workspace) -> list[Finding]:
-    from cmops.checks import policies, retracted
+    from cmops.checks import gitops, policies, retracted
 
-    return [*run_post_checks(workspace), *policies.check(workspace), *retracted.check(workspace)]
+    return [*run_post_checks(workspace), *policies.check(workspace), *retracted.check(workspace),
+            *gitops.check(workspace)]
 
 
 def run_post_checks(workspace: Workspace) -> list[Finding]:
