@@ -73,6 +73,8 @@ class Recorded:
     query: dict[str, str]
     headers: dict[str, str]
     body: Any
+    #: Every value of every query parameter (``id[]`` repeats).
+    queries: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def call(self) -> str:
@@ -98,6 +100,10 @@ class FakeStatus:
     edited_at: datetime | None = None
     edits: int = 0
     deleted: bool = False
+    favourites: int = 0
+    reblogs: int = 0
+    replies: int = 0
+    quotes: int = 0
 
 
 @dataclass
@@ -160,6 +166,14 @@ class FakeMastodon:
         self._slow_polls = 0
         self._last_id = 0
         self._media_seq = 0
+        #: Mastodon 4.3+ has ``GET /api/v1/statuses?id[]=``; older servers answer 404 there.
+        self.batch_route = True
+        #: Mastodon 4.5+ counts quotes (``quotes_count``).
+        self.counts_quotes = True
+        #: Requests left in the current rate-limit window (None: not limited), sent as
+        #: ``X-RateLimit-Remaining`` with a reset ``limit_reset_in`` seconds ahead.
+        self.limit_remaining: int | None = None
+        self.limit_reset_in = 60.0
 
     # -- for tests ------------------------------------------------------------------------
 
@@ -262,6 +276,7 @@ class FakeMastodon:
         path = r.path.rstrip("/") or "/"
         routes: list[tuple[str, str, Callable[..., tuple[int, Any]]]] = [
             ("POST", r"/api/v1/statuses", self._create),
+            ("GET", r"/api/v1/statuses", self._batch),
             ("GET", r"/api/v1/statuses/([^/]+)", self._show),
             ("PUT", r"/api/v1/statuses/([^/]+)", self._update),
             ("DELETE", r"/api/v1/statuses/([^/]+)", self._delete),
@@ -319,6 +334,16 @@ class FakeMastodon:
         if key:
             self._keys[(self.account_id, key)] = (status.id, now)
         return 200, self._status_json(status)
+
+    def _batch(self, r: Recorded) -> tuple[int, Any]:
+        """``GET /api/v1/statuses?id[]=``: at most 20 ids; unknown and deleted ones are left out."""
+        if not self.batch_route:
+            raise _Answer(404, "Record not found")
+        ids = r.queries.get("id[]", [])
+        if len(ids) > 20:
+            raise _Answer(422, "Validation failed: too many ids")
+        found = [self.statuses[i] for i in ids if i in self.statuses and not self.statuses[i].deleted]
+        return 200, [self._status_json(s) for s in found]
 
     def _show(self, r: Recorded, status_id: str) -> tuple[int, Any]:
         return 200, self._status_json(self._own(status_id))
@@ -450,7 +475,8 @@ class FakeMastodon:
                 body = content
         recorded = Recorded(
             method=request.method, path=request.url.path, query=dict(request.url.params),
-            headers={k.lower(): v for k, v in request.headers.items()}, body=body)
+            headers={k.lower(): v for k, v in request.headers.items()}, body=body,
+            queries={k: request.url.params.get_list(k) for k in request.url.params})
         self.requests.append(recorded)
         return recorded
 
@@ -462,7 +488,13 @@ class FakeMastodon:
         return None
 
     def _headers(self) -> dict[str, str]:
-        return {"date": format_datetime(self.now().astimezone(UTC), usegmt=True)}
+        headers = {"date": format_datetime(self.now().astimezone(UTC), usegmt=True)}
+        if self.limit_remaining is not None:
+            reset = self.now().astimezone(UTC) + timedelta(seconds=self.limit_reset_in)
+            headers.update({"x-ratelimit-limit": "300", "x-ratelimit-remaining": str(self.limit_remaining),
+                            "x-ratelimit-reset": reset.strftime("%Y-%m-%dT%H:%M:%S.%fZ")})
+            self.limit_remaining = max(0, self.limit_remaining - 1)
+        return headers
 
     def _json(self, status: int, body: Any) -> httpx.Response:
         return httpx.Response(status, json=body, headers=self._headers())
@@ -524,7 +556,9 @@ class FakeMastodon:
             "language": status.language,
             "uri": f"{self.base_url}/users/{self.username}/statuses/{status.id}",
             "url": f"{self.base_url}/@{self.username}/{status.id}",
-            "replies_count": 0, "reblogs_count": 0, "favourites_count": 0,
+            "replies_count": status.replies, "reblogs_count": status.reblogs,
+            "favourites_count": status.favourites,
+            **({"quotes_count": status.quotes} if self.counts_quotes else {}),
             "edited_at": _iso(status.edited_at) if status.edited_at else None,
             "content": paragraphs.replace("\n", "<br />"),
             "reblog": None,

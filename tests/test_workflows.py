@@ -18,7 +18,7 @@ from conftest import Ws, invoke
 
 REPO = Path(__file__).resolve().parent.parent
 LINTER = REPO / "tools" / "lint-workflows"
-WORKFLOWS = ("validate.yml", "pull-request.yml", "publish.yml")
+WORKFLOWS = ("validate.yml", "pull-request.yml", "publish.yml", "metrics.yml")
 PINNED = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40}$")
 
 
@@ -65,13 +65,16 @@ def test_every_workflow_is_hardened(ws: Ws) -> None:
         for job_name, job in workflow["jobs"].items():
             assert "permissions" in job, f"{name}: job {job_name} must state its permissions"
             assert "timeout-minutes" in job, f"{name}: job {job_name}"
-        for step in steps(workflow):
-            if "uses" in step:
-                assert PINNED.match(step["uses"]), f"{name}: {step['uses']} is not pinned to a commit"
-            if "run" in step:
-                assert "${{" not in step["run"], f"{name}: an expression inside run: {step['run']!r}"
-            if str(step.get("uses", "")).startswith("actions/checkout@") and name != "publish.yml":
-                assert step["with"]["persist-credentials"] is False, name
+        for job in workflow["jobs"].values():
+            pushes = job["permissions"].get("contents") == "write"
+            for step in job["steps"]:
+                if "uses" in step:
+                    assert PINNED.match(step["uses"]), f"{name}: {step['uses']} is not pinned"
+                if "run" in step:
+                    assert "${{" not in step["run"], f"{name}: an expression in run: {step['run']!r}"
+                if str(step.get("uses", "")).startswith("actions/checkout@"):
+                    # Only a job that pushes keeps the checkout's credentials.
+                    assert step["with"]["persist-credentials"] is pushes, name
         for job in workflow["jobs"].values():
             for key, value in (job.get("env") or {}).items():
                 assert "secrets." not in str(value) or key.isupper()
@@ -163,3 +166,19 @@ def test_approval_rules_naming_unknown_channels_or_campaigns_are_errors(ws: Ws) 
         ("policies/approvals.yaml", 12, 18, "approvals.unknown-channel"),
         ("policies/approvals.yaml", 13, 19, "approvals.unknown-campaign"),
     ]
+
+
+def test_metrics_snapshots_hourly_shares_the_publish_group_and_reports_weekly(ws: Ws) -> None:
+    workflow = load(ws, "metrics.yml")
+    on = triggers(workflow)
+    assert {"cron": "17 * * * *"} in on["schedule"] and {"cron": "0 7 * * 1"} in on["schedule"]
+    assert "workflow_dispatch" in on
+    assert workflow["concurrency"] == load(ws, "publish.yml")["concurrency"]
+    snapshot, report = workflow["jobs"]["snapshot"], workflow["jobs"]["report"]
+    assert snapshot["permissions"] == {"contents": "write"}
+    assert report["permissions"] == {"contents": "read"}
+    runs = {step["run"] for job in (snapshot, report) for step in job["steps"] if "run" in step}
+    assert "cmops metrics snapshot --push" in runs
+    assert 'cmops report --format markdown >> "$GITHUB_STEP_SUMMARY"' in runs
+    secrets = next(s for s in snapshot["steps"] if s.get("run") == "cmops metrics snapshot --push")["env"]
+    assert set(secrets) == {"CMOPS_BSKY_DE_PASSWORD", "CMOPS_BSKY_US_PASSWORD", "CMOPS_MASTODON_TOKEN"}

@@ -49,6 +49,8 @@ class PartState:
     part_hash: str | None = None
     intent_at: datetime | None = None
     note: str = ""
+    #: When this part went out (receipt time, ISO), for metrics marks.
+    published_at: str | None = None
 
 
 @dataclass
@@ -246,8 +248,10 @@ def _apply(ledger: Ledger, record: dict[str, Any]) -> None:
             track.parts[part] = PartState(INTENT, key=record.get("key"),
                                           intent_at=parse_iso(at_text) if at_text else None)
     elif event in ("published", "edited"):
+        first = state.published_at if state is not None and state.status == PUBLISHED else None
         track.parts[part] = PartState(PUBLISHED, key=record.get("key") or (state.key if state else None),
-                                      sent=_sent(record), part_hash=record.get("part_hash"))
+                                      sent=_sent(record), part_hash=record.get("part_hash"),
+                                      published_at=first or at_text)
         if isinstance(record.get("hash"), str):
             track.hash = record["hash"]
         if event == "published" and track.first_published_at is None:
@@ -270,7 +274,8 @@ def _apply(ledger: Ledger, record: dict[str, Any]) -> None:
 def _resolve(track: Track, part: int, record: dict[str, Any]) -> None:
     if record.get("sent"):
         track.parts[part] = PartState(PUBLISHED, key=record.get("key"), sent=_sent(record),
-                                      part_hash=record.get("part_hash"))
+                                      part_hash=record.get("part_hash"),
+                                      published_at=at if isinstance(at := record.get("at"), str) else None)
         if isinstance(record.get("hash"), str):
             track.hash = record["hash"]
     else:

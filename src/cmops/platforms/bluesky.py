@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import struct
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
@@ -195,6 +196,23 @@ class BlueskyAdapter:
         except PlatformError as exc:
             raise Undecidable(f"{what}: cannot tell whether it was posted: {exc}") from exc
 
+    #: ``app.bsky.feed.getPosts`` takes at most 25 URIs.
+    COUNT_BATCH: ClassVar[int] = 25
+
+    def counts(self, ids: Sequence[str]) -> dict[str, dict[str, int]]:
+        """Public counts of up to 25 posts (AT URIs) from the AppView, through the account's
+        PDS with the session. Posts the AppView does not know (deleted) are left out."""
+        what = self._what(f"counts of {len(ids)} post(s)")
+        response = self._call("GET", "app.bsky.feed.getPosts", what, params={"uris": list(ids)})
+        raise_for_status(response, what)
+        found: dict[str, dict[str, int]] = {}
+        for view in _json(response, what).get("posts") or []:
+            if not isinstance(view, dict) or view.get("uri") not in ids:
+                continue
+            found[view["uri"]] = {name: int(view[key]) for name, key in _COUNT_FIELDS
+                                  if isinstance(view.get(key), int)}
+        return found
+
     def edit(self, sent: Sent, part: PartRequest) -> Sent:
         raise Rejected(
             f"{self._what(part.post)}: Bluesky posts cannot be edited; the published post "
@@ -318,7 +336,7 @@ class BlueskyAdapter:
         self._session = _session_from(_json(response, what), what)
         return self._session
 
-    def _call(self, method: str, nsid: str, what: str, *, params: dict[str, str] | None = None,
+    def _call(self, method: str, nsid: str, what: str, *, params: Mapping[str, str | list[str]] | None = None,
               json: dict[str, Any] | None = None, content: bytes | None = None,
               headers: dict[str, str] | None = None) -> httpx.Response:
         """An authenticated XRPC call, retried once with a renewed token if the PDS says the
@@ -332,7 +350,7 @@ class BlueskyAdapter:
                 return response
         raise ChannelUnusable(f"{what}: the PDS refuses even a renewed session ({_error(response)})")
 
-    def _send(self, method: str, url: str, what: str, *, params: dict[str, str] | None = None,
+    def _send(self, method: str, url: str, what: str, *, params: Mapping[str, str | list[str]] | None = None,
               json: dict[str, Any] | None = None, content: bytes | None = None,
               headers: dict[str, str] | None = None) -> httpx.Response:
         """One HTTP request through the shared client; network failures become Transient."""
@@ -341,6 +359,10 @@ class BlueskyAdapter:
                                               headers=headers)
         except httpx.HTTPError as exc:
             raise transport_error(exc, what) from exc
+
+
+_COUNT_FIELDS = (("likes", "likeCount"), ("reposts", "repostCount"), ("replies", "replyCount"),
+                 ("quotes", "quoteCount"), ("bookmarks", "bookmarkCount"))
 
 
 def _reply(part: PartRequest, what: str) -> dict[str, Any] | None:

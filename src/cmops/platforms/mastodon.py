@@ -17,6 +17,7 @@ What the real server does that shapes this adapter:
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any, ClassVar
@@ -58,6 +59,8 @@ class MastodonAdapter:
     def __init__(self, setup: Setup) -> None:
         self.setup = setup
         self._token: str | None = None
+        #: The server has no batch route for statuses (older than Mastodon 4.3).
+        self._no_batch = False
 
     # -- the Adapter protocol -------------------------------------------------------------
 
@@ -127,6 +130,46 @@ class MastodonAdapter:
             body["language"] = part.language
         response = self._request("PUT", f"/api/v1/statuses/{sent.id}", what, json=body)
         return self._sent(response, what, maybe_sent=False)
+
+    #: ``GET /api/v1/statuses?id[]=`` takes at most 20 ids (Mastodon 4.3+).
+    COUNT_BATCH: ClassVar[int] = 20
+
+    def counts(self, ids: Sequence[str]) -> dict[str, dict[str, int]]:
+        """Public counts of up to 20 statuses: one batch call, or one call each on servers
+        older than 4.3 (the batch route answers 404 there). Deleted or hidden statuses are
+        left out, as the server leaves them out."""
+        what = f"{self._what()}: counts of {len(ids)} status(es)"
+        statuses: list[Any] = []
+        if not self._no_batch:
+            response = self._request("GET", "/api/v1/statuses", what, missing_ok=True,
+                                     params=[("id[]", i) for i in ids])
+            self._respect_limit(response, what)
+            if response.status_code == 404:
+                self._no_batch = True
+            else:
+                statuses = self._json(response, what)
+        if self._no_batch:
+            for status_id in ids:
+                response = self._request("GET", f"/api/v1/statuses/{status_id}", what, missing_ok=True)
+                self._respect_limit(response, what)
+                if response.status_code != 404:
+                    statuses.append(self._json(response, what))
+        found: dict[str, dict[str, int]] = {}
+        for status in statuses if isinstance(statuses, list) else []:
+            if isinstance(status, dict) and str(status.get("id")) in ids:
+                found[str(status["id"])] = {name: int(status[key]) for name, key in _COUNT_FIELDS
+                                            if isinstance(status.get(key), int)}
+        return found
+
+    def _respect_limit(self, response: httpx.Response, what: str) -> None:
+        """Out of requests (``X-RateLimit-Remaining: 0``): wait for the reset before the next
+        call, or stop this channel when that is too far off."""
+        if response.headers.get("x-ratelimit-remaining", "").strip() != "0":
+            return
+        wait = _reset_seconds(response)
+        if wait is None or wait > LIMIT_PAUSE:
+            raise RateLimited(f"{what}: the account's request limit is used up", wait)
+        self.setup.sleep(wait)
 
     def delete(self, sent: Sent) -> None:
         what = f"{self._what()}: deleting status {sent.id}"
@@ -271,6 +314,12 @@ def _created_at(status: Any) -> datetime | None:
         return _aware(datetime.fromisoformat(value))
     except ValueError:
         return None
+
+
+_COUNT_FIELDS = (("likes", "favourites_count"), ("reposts", "reblogs_count"), ("replies", "replies_count"),
+                 ("quotes", "quotes_count"))
+#: The longest wait for a used-up request limit inside one run.
+LIMIT_PAUSE = 120.0
 
 
 def _reset_seconds(response: httpx.Response) -> float | None:
