@@ -29,15 +29,12 @@ import os
 import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
-
-from cmops import ledger, metrics  # noqa: E402
+from cmops import ledger, metrics
 
 CHANNELS = ("bsky-de", "bsky-us", "masto")
 PLATFORMS = {"bsky-de": "bluesky", "bsky-us": "bluesky", "masto": "mastodon"}
@@ -69,8 +66,9 @@ def write_receipts(root: Path, posts: int, per_day: int) -> datetime:
                         "channel": channel, "part": 0, "parts": 1}
                 lines.append(json.dumps({**base, "event": "intent", "key": f"k{n}"}))
                 seq += 1
-                lines.append(json.dumps({**base, "seq": seq, "event": "published", "id": platform_id(channel, n),
-                                         "url": f"https://example.social/{n}", "hash": "h" * 64}))
+                lines.append(json.dumps({**base, "seq": seq, "event": "published",
+                                         "id": platform_id(channel, n), "url": f"https://example.social/{n}",
+                                         "hash": "h" * 64}))
         (folder / f"{run}.jsonl").write_text("\n".join(lines) + "\n")
     return when
 
@@ -158,8 +156,8 @@ def bench_growth(days: int) -> None:
         git(root, "commit", "--quiet", "-m", "start")
         git(root, "gc", "--quiet", "--aggressive")
         empty = repo_size(root)
-        parts = [metrics.PublishedPart(f"2026/{d:03d}-campaign-post-{i}", c, 0, platform_id(c, d * per_day + i),
-                                       START + timedelta(days=d, hours=9 + i))
+        parts = [metrics.PublishedPart(f"2026/{d:03d}-campaign-post-{i}", c, 0,
+                                       platform_id(c, d * per_day + i), START + timedelta(days=d, hours=9 + i))
                  for d in range(days + 31) for i in range(per_day) for c in CHANNELS]
         snaps = metrics.Snapshots()
         raw = 0
@@ -189,7 +187,8 @@ def bench_growth(days: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--posts", type=int, default=10_000)
     parser.add_argument("--lines", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=5)

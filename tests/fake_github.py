@@ -77,6 +77,7 @@ class FakeGitHub:
         self.pulls: dict[int, Pull] = {}
         self.teams: dict[str, list[str]] = {}
         self.contents: dict[tuple[str, str], bytes] = {}
+        self.symlinks: set[tuple[str, str]] = set()
         self.comments: dict[int, list[dict[str, Any]]] = {}
         self.commit_prs: dict[str, list[int]] = {}
         self.merged: set[int] = set()
@@ -137,12 +138,14 @@ class FakeGitHub:
             if pull is None:
                 return _not_found()
             return _json(200, {"number": pull.number, "head": {"sha": pull.head}, "base": {"sha": pull.base},
-                               "user": {"login": pull.author}, "state": "open"})
+                               "user": {"login": pull.author}, "state": "open",
+                               "changed_files": len(pull.files)})
         if method == "GET" and (m := re.fullmatch(r"/pulls/(\d+)/(files|reviews)", rest)):
             pull = self.pulls.get(int(m[1]))
             if pull is None:
                 return _not_found()
-            return self._page(request, pull.files if m[2] == "files" else pull.reviews)
+            # GitHub lists at most 3000 files of a pull request.
+            return self._page(request, pull.files[:3000] if m[2] == "files" else pull.reviews)
         if method == "GET" and (m := re.fullmatch(r"/orgs/([^/]+)/teams/([^/]+)/members", path)):
             if token not in self.org_tokens:
                 return _json(403, {"message": "Resource not accessible by integration"})
@@ -152,6 +155,8 @@ class FakeGitHub:
             return self._page(request, [{"login": login, "type": "User"} for login in members])
         if method == "GET" and rest.startswith("/contents/"):
             ref = request.url.params.get("ref", "")
+            if (rest.removeprefix("/contents/"), ref) in self.symlinks:
+                return _json(200, {"type": "symlink", "target": "elsewhere.md"})
             data = self.contents.get((rest.removeprefix("/contents/"), ref))
             if data is None:
                 return _not_found()

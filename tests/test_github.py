@@ -347,3 +347,85 @@ def test_a_plan_for_an_older_commit_does_not_overwrite_the_newer_one(
     assert outcome.code == 0
     assert "the run for the newer commit updates the comment" in outcome.stderr
     assert fake.comments.get(7, []) == []
+
+
+# -- failing closed ----------------------------------------------------------------------------
+
+def test_a_crisis_post_with_bom_crlf_and_a_hash_in_its_name_still_needs_the_leads(
+        ws: Ws, github: GH) -> None:
+    fake, _ = github
+    pull = fake.pull(20, HEAD, BASE)
+    name = "content/posts/us/outage#1.md"
+    pull.files = [{"filename": name, "status": "added"}]
+    fake.contents[(name, HEAD)] = b"\xef\xbb\xbf" + CRISIS_POST.replace("\n", "\r\n").encode()
+    pull.review("alice", "APPROVED")
+    outcome = ws.cli("approvals", "check", "--pr", "20")
+    assert outcome.code == 1
+    assert "MISSING crisis posts need two comms leads" in outcome.stdout
+
+
+def test_a_post_that_cannot_be_read_matches_every_rule(ws: Ws, github: GH) -> None:
+    fake, _ = github
+    pull = fake.pull(21, HEAD, BASE)
+    pull.files = [{"filename": "content/posts/us/link.md", "status": "added"},
+                  {"filename": "content/posts/us/broken.md", "status": "added"}]
+    fake.symlinks.add(("content/posts/us/link.md", HEAD))
+    fake.file("content/posts/us/broken.md", HEAD, "---\ntags: [crisis\n---\nunclosed\n")
+    pull.review("alice", "APPROVED")
+    outcome = ws.cli("approvals", "check", "--pr", "21")
+    assert outcome.code == 1
+    assert ("MISSING crisis posts need two comms leads: 1 of 2 approval(s) (alice)\n"
+            "       applies because of content/posts/us/link.md, content/posts/us/broken.md"
+            ) in outcome.stdout
+
+
+def test_a_pull_request_too_big_to_list_is_refused_not_waved_through(ws: Ws, github: GH) -> None:
+    fake, _ = github
+    pull = fake.pull(22, HEAD, BASE)
+    pull.files = [{"filename": f"public/{i}.txt", "status": "added"} for i in range(3000)]
+    pull.files.append({"filename": "content/posts/us/outage.md", "status": "added"})
+    outcome = ws.cli("approvals", "check", "--pr", "22", "--status")
+    assert outcome.code == 1
+    assert "changes 3001 files but GitHub lists only 3000" in outcome.stderr
+    assert fake.statuses == []
+
+
+def test_file_names_from_the_pull_request_cannot_inject_workflow_commands(ws: Ws, github: GH) -> None:
+    fake, _ = github
+    pull = fake.pull(23, HEAD, BASE)
+    pull.files = [{"filename": "policies/x\n::error::forged", "status": "added"}]
+    outcome = ws.cli("approvals", "check", "--pr", "23")
+    assert outcome.code == 1  # the policy rule applies: ** matches across a line break too
+    assert "\n::error" not in outcome.stdout
+    assert "policies/x\\n::error::forged" in outcome.stdout
+
+
+def test_a_person_pasting_the_marker_does_not_take_over_the_plan_comment(ws: Ws, github: GH) -> None:
+    fake, _ = github
+    crisis_pull(fake)
+    fake.comment_by(7, "mallory", "<!-- cmops:plan -->\nNothing will be published.")
+    plan = ws.write("plan.md", "### cmops plan\n")
+    outcome = ws.cli("github", "comment-plan", "--pr", "7", "--plan", str(plan))
+    assert "created" in outcome.stdout
+    assert fake.comments[7][0]["body"] == "<!-- cmops:plan -->\nNothing will be published."
+    assert fake.comments[7][1]["user"]["type"] == "Bot"
+
+
+def test_only_recent_posts_are_reported_so_installing_the_workflow_does_not_backfill() -> None:
+    from datetime import UTC, datetime
+
+    from cmops.ledger import PUBLISHED, Ledger, PartState, Track
+    from cmops.platforms.base import Sent
+    from cmops.prcomments import pending
+
+    book = Ledger()
+    for post, when in (("old", "2026-01-05T10:00:00.000Z"), ("new", "2026-11-20T10:00:00.000Z")):
+        book.tracks[(post, "masto")] = Track(post, "masto", {0: PartState(
+            PUBLISHED, sent=Sent("1", url=f"https://social.example/@brand/{post}"))},
+            first_published_at=when)
+    now = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+    assert list(pending(book, now)) == ["new"]
+    body, digest = pending(book, now)["new"]
+    assert "https://social.example/@brand/new" in body
+    book.reported["new"] = digest
+    assert pending(book, now) == {}

@@ -22,7 +22,7 @@ from typing import Any
 
 from cmops.errors import ConfigError
 from cmops.findings import Finding
-from cmops.github import GitHub, Superseded
+from cmops.github import GitHub, GitHubError, Superseded
 from cmops.posts import POSTS_DIR, split_front_matter
 
 POLICY = "policies/approvals.yaml"
@@ -49,6 +49,9 @@ class Change:
     tags: frozenset[str] = frozenset()
     campaigns: frozenset[str] = frozenset()
     channels: frozenset[str] = frozenset()
+    #: A post whose front matter could not be read: every condition on tags, campaigns and
+    #: channels counts as met (fail closed: an unreadable post is never exempt from review).
+    unknown: bool = False
 
 
 @dataclass
@@ -88,13 +91,15 @@ def glob_match(path: str, pattern: str) -> bool:
         else:
             regex += re.escape(pattern[i])
             i += 1
-    return re.fullmatch(regex, path) is not None
+    return re.fullmatch(regex, path, re.DOTALL) is not None
 
 
 def applies(rule: Rule, change: Change) -> bool:
     """All given conditions hold for this file (a rule without conditions: every file)."""
     if rule.paths and not any(glob_match(change.path, p) for p in rule.paths):
         return False
+    if change.unknown and change.post:
+        return True
     if rule.tags and not change.tags & set(rule.tags):
         return False
     if rule.campaigns and not change.campaigns & set(rule.campaigns):
@@ -174,14 +179,18 @@ def load_rules(root: Path) -> tuple[list[Rule] | None, list[Finding]]:
 def post_facts(path: str, data: bytes | None) -> Change:
     """What the approval rules look at in one version of a post (nothing if unreadable)."""
     if data is None:
-        return Change(path, post=True)
+        return Change(path, post=True, unknown=True)
     from cmops import yamlfile
+    from cmops.sources import decode_text
 
-    front = split_front_matter(data.decode("utf-8", errors="replace"), path)
-    if isinstance(front, Finding):
-        return Change(path, post=True)
+    text, _ = decode_text(data, path)  # as the workspace reads it: BOM and CRLF handled
+    front = split_front_matter(text, path) if text is not None else None
+    if front is None or isinstance(front, Finding):
+        return Change(path, post=True, unknown=True)
     doc, _ = yamlfile.load(front[0], path)
-    meta = doc.data if doc is not None and isinstance(doc.data, dict) else {}
+    if doc is None or not isinstance(doc.data, dict):
+        return Change(path, post=True, unknown=True)
+    meta = doc.data
 
     def strings(value: Any) -> frozenset[str]:
         if isinstance(value, str):
@@ -196,7 +205,8 @@ def merged(path: str, versions: Iterable[Change]) -> Change:
     versions = list(versions)
     return Change(path, True, frozenset().union(*(v.tags for v in versions)),
                   frozenset().union(*(v.campaigns for v in versions)),
-                  frozenset().union(*(v.channels for v in versions)))
+                  frozenset().union(*(v.channels for v in versions)),
+                  unknown=any(v.unknown for v in versions))
 
 
 def is_post(path: str) -> bool:
@@ -262,7 +272,12 @@ def check(root: Path, gh: GitHub, number: int, head_sha: str | None = None,
     if rules is None:
         return Outcome(number, head, [], policy_found=False)
     author = str((pull.get("user") or {}).get("login", ""))
-    changes = changes_of(gh, gh.pull_files(number), head, base)
+    files = gh.pull_files(number)
+    expected = pull.get("changed_files")
+    if isinstance(expected, int) and len(files) < expected:
+        raise GitHubError(f"pull request #{number} changes {expected} files but GitHub lists only "
+                          f"{len(files)} (it stops at 3000): split it into smaller pull requests")
+    changes = changes_of(gh, files, head, base)
     current, stale = approvals_of(gh.reviews(number), head, author)
     # Only the teams of rules that apply are asked for (each is one or more API calls).
     wanted = {e.lstrip("@").lower() for r in rules if any(applies(r, c) for c in changes)
@@ -282,8 +297,9 @@ def report(outcome: Outcome) -> str:
         who = ", ".join(verdict.counted) or "nobody yet"
         lines.append(f"  {mark} {rule.name}: {len(verdict.counted)} of {rule.approvals} "
                      f"approval(s) ({who})")
-        shown = ", ".join(verdict.because[:3]) + (f" and {len(verdict.because) - 3} more"
-                                                    if len(verdict.because) > 3 else "")
+        more = len(verdict.because) - 3
+        shown = ", ".join(_printable(p) for p in verdict.because[:3])
+        shown += f" and {more} more" if more > 0 else ""
         lines.append(f"       applies because of {shown}")
         if not verdict.met:
             if verdict.stale:
@@ -293,6 +309,12 @@ def report(outcome: Outcome) -> str:
             who_can = ", ".join(rule.approvers) + (f" ({could})" if could else "")
             lines.append(f"       can approve: {who_can}")
     return "\n".join(lines)
+
+
+def _printable(path: str) -> str:
+    """A file name from the pull request, safe to print in a workflow log (no line breaks,
+    so no workflow command can be smuggled in)."""
+    return path.encode("unicode_escape").decode("ascii")
 
 
 def publish_status(gh: GitHub, outcome: Outcome, url: str | None, say: Callable[[str], None]) -> None:

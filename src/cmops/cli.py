@@ -7,7 +7,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import NoReturn, TextIO
+from typing import Any, NoReturn, TextIO
 
 import click
 
@@ -209,6 +209,81 @@ def resolve(obj: Context, post: str, channel: str, sent_url: str | None, not_sen
     if (sent_url is None) == (not not_sent):
         raise UsageError("say either --sent URL or --not-sent")
     click.echo(record(obj.root, post, channel, sent_url, None))
+
+
+@cli.group()
+def metrics() -> None:
+    """Counts of published posts (likes, reposts, replies, quotes), kept under metrics/."""
+
+
+@metrics.command("snapshot")
+@click.option("--at", metavar="TIME", help="Run as if it were this time (ISO 8601 with offset).")
+@click.option("--commit", is_flag=True, help="Commit the new snapshots.")
+@click.option("--push", is_flag=True, help="Commit and push them (rebasing when the branch moved).")
+@pass_ctx
+def metrics_snapshot(obj: Context, at: str | None, commit: bool, push: bool) -> None:
+    """Fetch the counts of every published post whose age has passed a mark (cmops.yaml
+    metrics.marks; default 1h, 1d, 7d, 30d) that is not yet recorded.
+
+    Bluesky and Mastodon give counts; the feed, Discord and Slack do not (they are skipped,
+    and reports say so). A post deleted on the platform is recorded as gone once. Exits 1
+    when some snapshots could not be taken (it says which); the next run takes them.
+    """
+    from cmops.snapshot import run_snapshot
+
+    progress = None
+    bar: Any = None
+    if sys.stdout.isatty():
+        def progress(done: int, total: int) -> None:
+            nonlocal bar
+            if bar is None:
+                bar = click.progressbar(length=total, label="snapshots", file=sys.stderr)
+                bar.__enter__()
+            bar.update(done - bar.pos)
+    try:
+        code = run_snapshot(obj.root, at=at, commit=commit or push, push=push, say=click.echo,
+                            progress=progress)
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)
+    if code:
+        sys.exit(code)
+
+
+@cli.command()
+@click.argument("campaign", required=False)
+@click.option("--from", "start", metavar="DATE",
+              help="First day, YYYY-MM-DD (default: the campaign's start).")
+@click.option("--to", "end", metavar="DATE", help="Last day, YYYY-MM-DD (default: the campaign's end).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown", "html"]), default="text",
+              show_default=True, help="text for people, json for tools, markdown for GitHub, html to share.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
+              help="Write the report to FILE instead of the screen.")
+@click.option("--at", metavar="TIME", help="Report as if it were this time (ISO 8601 with offset).")
+@pass_ctx
+def report(obj: Context, campaign: str | None, start: str | None, end: str | None, fmt: str,
+           out: Path | None, at: str | None) -> None:
+    """Results against the campaign goals: each goal's target, actual, progress and the pace
+    still needed; posts planned, published and missed; which channels and territories
+    engage most; top and bottom posts; tags; the best hour and weekday per channel.
+
+    Counts come from 'cmops metrics snapshot' (metrics/), posts from the receipts (state/).
+    No platform here exposes impressions, so there is no engagement rate, only counts.
+    Without CAMPAIGN: every campaign.
+    """
+    from cmops.report import show_report
+
+    text = show_report(obj.root, campaign, start, end, fmt, at)
+    if out is None:
+        click.echo(text, nl=not text.endswith("\n"))
+        return
+    try:
+        out.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        from cmops.errors import UsageError
+
+        raise UsageError(f"--out {out}: {exc.strerror}") from None
+    click.echo(f"wrote {out}")
 
 
 def _pr_number(pr: int | None, pr_file: Path | None) -> int:

@@ -15,8 +15,9 @@ import os
 import re
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote, urlsplit
 
 import httpx
 
@@ -53,7 +54,7 @@ class Target:
 
     api: str
     repo: str
-    token: str
+    token: str = field(repr=False)
 
     @classmethod
     def from_env(cls, repo: str | None, env: Mapping[str, str] | None = None,
@@ -178,6 +179,9 @@ class GitHub:
             yield from body
             found = _NEXT.search(response.headers.get("link", ""))
             url, query = (found.group(1), None) if found else (None, None)
+            if url is not None and urlsplit(url)[:2] != urlsplit(self.target.api)[:2]:
+                # The token goes with every request: never to another host.
+                raise GitHubError(f"GitHub's next page for {path} is on another host: {url}")
 
     # -- the calls cmops makes ---------------------------------------------------------------
 
@@ -196,8 +200,8 @@ class GitHub:
 
     def file_at(self, path: str, ref: str) -> bytes | None:
         """A file's bytes at a commit, or None when it does not exist there."""
-        response = self.request("GET", f"/repos/{self.repo}/contents/{path}", params={"ref": ref},
-                                allow=(404,))
+        where = f"/repos/{self.repo}/contents/{quote(path, safe='/')}"
+        response = self.request("GET", where, params={"ref": ref}, allow=(404,))
         if response.status_code == 404:
             return None
         body = response.json()
@@ -237,7 +241,9 @@ def upsert_comment(gh: GitHub, number: int, marker: str, body: str) -> str:
     if len(text) > MAX_COMMENT:
         text = text[:MAX_COMMENT] + "\n\n… (cut: too long for one comment)"
     for attempt in (1, 2):
-        mine = [c for c in gh.comments(number) if str(c.get("body", "")).startswith(marker)]
+        # Only the bot's own comments: a person who pastes the marker does not take it over.
+        mine = [c for c in gh.comments(number) if str(c.get("body", "")).startswith(marker)
+                and (c.get("user") or {}).get("type") == "Bot"]
         if mine:
             if mine[0].get("body") == text:
                 return "unchanged"

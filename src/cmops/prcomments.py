@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from cmops import ledger as ledger_mod
@@ -85,23 +86,37 @@ def origin_pr(root: Path, gh: GitHub, post: str) -> int | None:
     """The pull request that added the post's file (found through the commit that added it)."""
     from cmops.gitops import git
 
+    if git(root, "rev-parse", "--is-shallow-repository", check=False).stdout.strip() == "true":
+        raise UsageError("finding the pull request that added a post needs the whole history: "
+                         "check out with fetch-depth: 0")
     done = git(root, "log", "--diff-filter=A", "--format=%H", "--", f"{POSTS_DIR}/{post}.md", check=False)
     commits = done.stdout.split()
     if done.returncode != 0 or not commits:
         return None
-    pulls = gh.commit_pulls(commits[-1])
+    pulls = gh.commit_pulls(commits[0])  # the newest commit that added it (a post can come back)
     merged = [p for p in pulls if p.get("merged_at")]
     chosen = merged or pulls
     return int(chosen[0]["number"]) if chosen else None
 
 
-def pending(ledger: Ledger) -> dict[str, tuple[str, str]]:
-    """post -> (comment body, its digest) for posts whose links changed since last reported."""
+#: Posts first published longer ago than this are not reported (no backfill of old pull
+#: requests when the workflow is first installed).
+REPORT_WINDOW = timedelta(days=7)
+#: At most this many comments per run; the rest follow in the next runs.
+MAX_PER_RUN = 20
+
+
+def pending(ledger: Ledger, now: datetime) -> dict[str, tuple[str, str]]:
+    """post -> (comment body, its digest) for posts whose links changed since last reported,
+    among those first published within :data:`REPORT_WINDOW`."""
     by_post: dict[str, list[Track]] = {}
     for track in ledger.tracks.values():
         by_post.setdefault(track.post, []).append(track)
     result = {}
     for post, tracks in sorted(by_post.items()):
+        firsts = [t.first_published for t in tracks if t.first_published is not None]
+        if not firsts or now - min(firsts) > REPORT_WINDOW:
+            continue
         body = post_report(post, tracks)
         if body is not None and ledger.reported.get(post) != _digest(body):
             result[post] = (body, _digest(body))
@@ -112,7 +127,7 @@ def report_published(root: Path, gh: GitHub, say: Callable[[str], None], *, comm
                      push: bool, now_iso: str | None = None) -> int:
     """Comment each newly published post's links on the pull request that added it; record
     a ``reported`` receipt per post. Returns the exit code."""
-    from datetime import UTC, datetime
+    from datetime import UTC
 
     from cmops import lock
     from cmops.github import GitHubError
@@ -131,9 +146,12 @@ def report_published(root: Path, gh: GitHub, say: Callable[[str], None], *, comm
                        for p in feed_paths(root, load_settings(root)).values()]
             sync(root, say, derived, ledger_mod.STATE_DIR)
         ledger = ledger_mod.read(root)
-        todo = pending(ledger)
+        todo = pending(ledger, now)
         if not todo:
             say("Nothing new to report.")
+        if len(todo) > MAX_PER_RUN:
+            say(f"{len(todo)} posts to report; {MAX_PER_RUN} now, the rest in the next runs")
+            todo = dict(list(todo.items())[:MAX_PER_RUN])
         writer = ledger_mod.Writer(root, ledger_mod.new_run_id(now), now, ledger.last_seq)
         done: list[str] = []
         try:
