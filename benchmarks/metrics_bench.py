@@ -157,7 +157,8 @@ def bench_growth(days: int) -> None:
         git(root, "gc", "--quiet", "--aggressive")
         empty = repo_size(root)
         parts = [metrics.PublishedPart(f"2026/{d:03d}-campaign-post-{i}", c, 0,
-                                       platform_id(c, d * per_day + i), START + timedelta(days=d, hours=9 + i))
+                                       platform_id(c, d * per_day + i),
+                                       START + timedelta(days=d, hours=9 + i))
                  for d in range(days + 31) for i in range(per_day) for c in CHANNELS]
         snaps = metrics.Snapshots()
         raw = 0
