@@ -3,9 +3,12 @@
 Storage: JSON Lines under ``metrics/snapshots/YYYY/MM.jsonl``, sharded by the month the
 snapshot was taken, append-only, one line per part and mark::
 
-    {"post": "us/launch", "channel": "bsky-us", "part": 0, "id": "at://…", "mark": "1d",
-     "after": 86400, "published_at": "2026-12-01T14:30:00.000Z", "taken_at": "2026-12-02T15:00:04.120Z",
-     "likes": 12, "reposts": 3, "replies": 2, "quotes": 1, "bookmarks": 0, "engagements": 18}
+    {"post":"us/launch","channel":"bsky-us","part":0,"id":"at://…","mark":"1d",
+     "taken_at":"2026-12-02T15:00:04Z","likes":12,"reposts":3,"replies":2,"quotes":1,"bookmarks":0}
+
+Lines hold only what cannot be derived, so a year of a busy brand stays small in git: the
+mark's age comes from its label, the publication time from the receipts, and
+``engagements`` (the sum of the counts) is added when the lines are read.
 
 A part deleted on the platform gets one line with ``"gone": true`` and is never asked for
 again. ``metrics/.gitattributes`` says ``merge=union``: two branches that both appended merge
@@ -27,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from cmops.findings import Finding
-from cmops.ledger import PUBLISHED, Ledger, iso, parse_iso
+from cmops.ledger import PUBLISHED, Ledger, parse_iso
 
 METRICS_DIR = "metrics"
 SNAPSHOTS_DIR = "metrics/snapshots"
@@ -90,14 +93,17 @@ def marks_of(labels: Sequence[str] | None) -> list[Mark]:
 def published_parts(ledger: Ledger, platforms: dict[str, str]) -> list[PublishedPart]:
     """Every part out on a channel that has counts (``platforms``: channel id -> platform)."""
     result = []
+    times: dict[str, datetime | None] = {}  # receipts of one run share their times
     for (post, channel), track in ledger.tracks.items():
         if platforms.get(channel) not in MEASURABLE:
             continue
         for index, state in track.parts.items():
-            when = parse_iso(state.published_at or track.first_published_at or "")
-            if state.status != PUBLISHED or state.sent is None or not state.sent.id or when is None:
+            if state.status != PUBLISHED or state.sent is None or not state.sent.id:
                 continue
-            result.append(PublishedPart(post, channel, index, state.sent.id, when))
+            text = state.published_at or track.first_published_at or ""
+            when = times[text] if text in times else times.setdefault(text, parse_iso(text))
+            if when is not None:
+                result.append(PublishedPart(post, channel, index, state.sent.id, when))
     result.sort(key=lambda p: (p.published_at, p.post, p.channel, p.part))
     return result
 
@@ -154,6 +160,7 @@ def _fold(rel: str, data: bytes, snapshots: Snapshots) -> None:
         records = json.loads(b"[" + b",".join(raw for _, raw in numbered) + b"]")
     except ValueError:
         records = [_parse(raw) for _, raw in numbered]
+    taken, latest, gone = snapshots.taken, snapshots.latest, snapshots.gone
     for (number, _), record in zip(numbered, records, strict=True):
         key = _key(record)
         if key is None:
@@ -163,13 +170,19 @@ def _fold(rel: str, data: bytes, snapshots: Snapshots) -> None:
             continue
         snapshots.lines += 1
         if record.get("gone") is True:
-            snapshots.gone.add(key)
+            gone.add(key)
             continue
         after = record["after"]
-        snapshots.taken.setdefault(key, set()).add(after)
-        best = snapshots.latest.get(key)
-        if best is None or (after, str(record.get("taken_at"))) >= (best["after"], str(best.get("taken_at"))):
-            snapshots.latest[key] = record
+        record["engagements"] = sum(record.get(name, 0) for name in COUNTS)
+        marks = taken.get(key)
+        if marks is None:
+            taken[key] = {after}
+            latest[key] = record
+            continue
+        marks.add(after)
+        best = latest[key]
+        if (after, str(record.get("taken_at"))) >= (best["after"], str(best.get("taken_at"))):
+            latest[key] = record
 
 
 def _parse(raw: bytes) -> Any:
@@ -182,30 +195,56 @@ def _parse(raw: bytes) -> Any:
 def _key(record: Any) -> PartKey | None:
     if not isinstance(record, dict):
         return None
-    post, channel = record.get("post"), record.get("channel")
-    part, after = record.get("part"), record.get("after")
-    if not (isinstance(post, str) and isinstance(channel, str) and isinstance(part, int)
-            and isinstance(after, int) and not isinstance(part, bool)):
+    post, channel, part = record.get("post"), record.get("channel"), record.get("part")
+    if not (isinstance(post, str) and isinstance(channel, str) and type(part) is int):
         return None
-    if record.get("gone") is not True and not all(isinstance(record.get(c, 0), int) for c in COUNTS):
-        return None
+    after = record.get("after")
+    if type(after) is not int:
+        after = _seconds(record.get("mark"))
+        if after is None:
+            return None
+        record["after"] = after
+    if record.get("gone") is not True:
+        for name in COUNTS:
+            value = record.get(name, 0)
+            if type(value) is not int:
+                return None
     return (post, channel, part)
+
+
+_LABELS: dict[str, int | None] = {}
+
+
+def _seconds(label: Any) -> int | None:
+    """A mark's age in seconds from its label ("1d"), or None if it is not one."""
+    if not isinstance(label, str):
+        return None
+    if label not in _LABELS:
+        from cmops.schedule import TimeProblem, parse_duration
+
+        try:
+            _LABELS[label] = int(parse_duration(label).total_seconds())
+        except TimeProblem:
+            _LABELS[label] = None
+    return _LABELS[label]
 
 
 def record_for(due: Due, taken_at: datetime, counts: dict[str, int] | None) -> dict[str, Any]:
     """The line for one snapshot; ``counts`` None: the part is gone from the platform."""
     part = due.part
     record: dict[str, Any] = {"post": part.post, "channel": part.channel, "part": part.part, "id": part.id,
-                              "mark": due.mark.label, "after": int(due.mark.after.total_seconds()),
-                              "published_at": iso(part.published_at), "taken_at": iso(taken_at)}
+                              "mark": due.mark.label, "taken_at": _seconds_iso(taken_at)}
     if counts is None:
         record["gone"] = True
         return record
     for name in COUNTS:
         if name in counts:
             record[name] = int(counts[name])
-    record["engagements"] = sum(int(counts[name]) for name in COUNTS if name in counts)
     return record
+
+
+def _seconds_iso(instant: datetime) -> str:
+    return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def append(root: Path, records: Sequence[dict[str, Any]], taken_at: datetime) -> str | None:
