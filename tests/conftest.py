@@ -173,6 +173,15 @@ MakeWs = Callable[[str], Ws]
 
 
 @pytest.fixture
+def no_git_identity(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Like a fresh CI runner: no global git identity (cmops must cope)."""
+    empty = tmp_path / "gitconfig"
+    empty.write_text("")
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(empty))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+
+
+@pytest.fixture
 def make_ws(tmp_path: Path) -> MakeWs:
     """Factory: ``make_ws("name")`` runs ``cmops init`` into ``tmp_path/name``."""
 

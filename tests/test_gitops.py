@@ -25,13 +25,7 @@ channels:
 WHO = ["-c", "user.name=Editor", "-c", "user.email=editor@brand.example"]
 
 
-@pytest.fixture(autouse=True)
-def no_git_identity(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Like a fresh CI runner: no global git identity (cmops must cope)."""
-    empty = tmp_path / "gitconfig"
-    empty.write_text("")
-    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(empty))
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+pytestmark = pytest.mark.usefixtures("no_git_identity")
 
 
 def test_push_rebases_onto_a_remote_that_moved_and_keeps_every_receipt(

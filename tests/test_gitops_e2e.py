@@ -31,12 +31,8 @@ Black Friday: every Acme plan is 30% off until Monday. https://acme.example/deal
 
 
 @pytest.fixture(autouse=True)
-def fresh_runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeGitHub:
+def fresh_runner(no_git_identity: None, monkeypatch: pytest.MonkeyPatch) -> FakeGitHub:
     """Like a fresh GitHub runner: no git identity; GitHub's API is the fake."""
-    empty = tmp_path / "gitconfig"
-    empty.write_text("")
-    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(empty))
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
     fake = FakeGitHub()
     transport = httpx.MockTransport(fake.handle)
     monkeypatch.setattr(gh_mod, "CLIENT_FACTORY", lambda: httpx.Client(transport=transport))

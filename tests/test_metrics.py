@@ -138,7 +138,8 @@ def test_snapshots_record_the_servers_counts_once_per_mark(world: World) -> None
     assert "not measured (the platform gives no counts): news" in done.stdout
     lines = world.lines()
     assert [(r["post"], r["mark"], r["likes"], r["reposts"], r["replies"], r["quotes"])
-            for r in lines] == [("p00", "1h", 7, 2, 1, 1), ("p01", "1h", 3, 0, 0, 0), ("p02", "1h", 0, 0, 0, 0)]
+            for r in lines] == [("p00", "1h", 7, 2, 1, 1), ("p01", "1h", 3, 0, 0, 0),
+                                ("p02", "1h", 0, 0, 0, 0)]
     # Exactly these fields: what can be derived (age of the mark, publication time, the sum)
     # is not stored.
     assert lines[0] == {"post": "p00", "channel": "masto", "part": 0, "id": first.id, "mark": "1h",
