@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -37,11 +37,12 @@ from cmops.errors import UsageError
 from cmops.ledger import Ledger, Track, parse_iso
 from cmops.metrics import COUNTS, MEASURABLE, Snapshots
 from cmops.model import Campaign, Channel, Post, Workspace
-from cmops.schedule import fmt_local, fmt_utc, parse_instant
+from cmops.schedule import fmt_local, fmt_utc, fmt_window, parse_instant
 
 NOTE = ("No platform exposes impressions, so there is no engagement rate: engagements are the "
         "sum of likes, reposts, replies, quotes and bookmarks.")
 NO_METRICS = "no metrics yet"
+NO_CAMPAIGNS = "define them under campaigns: in content/calendars/*.yaml"
 NOT_ENOUGH = "not enough data"
 #: Below this many measured posts on a channel, a "best time" would be noise.
 MIN_POSTS_FOR_TIMING = 5
@@ -96,7 +97,7 @@ class Pair:
         return "pending"
 
     def total(self, name: str) -> int:
-        return sum(int(r.get(name, 0)) for r in self.records.values())
+        return sum(count(r, name) or 0 for r in self.records.values())
 
     def part_time(self, index: int) -> datetime | None:
         state = self.track.parts.get(index) if self.track else None
@@ -117,16 +118,16 @@ def compute(space: Workspace, ledger: Ledger, snapshots: Snapshots, now: datetim
     """The whole report as data (sorted, JSON-ready)."""
     assert space.settings is not None
     zone = space.settings.zone
-    if not space.campaigns:
-        raise UsageError("there are no campaigns: define them under campaigns: in content/calendars/*.yaml")
     if campaign is not None and campaign not in space.campaigns:
-        raise UsageError(f"no campaign {campaign!r}; known campaigns: {', '.join(sorted(space.campaigns))}")
+        known = ", ".join(sorted(space.campaigns)) or f"none ({NO_CAMPAIGNS})"
+        raise UsageError(f"no campaign {campaign!r}; known campaigns: {known}")
     since = _day(first, "--from", zone, end_of_day=False)
     until = _day(last, "--to", zone, end_of_day=True)
     if since and until and until <= since:
         raise UsageError(f"--to {last} is before --from {first}")
-    chosen = [campaign] if campaign is not None else sorted(space.campaigns)
-    by_pair = _records(snapshots)
+    chosen = [campaign] if campaign is not None else sorted(
+        space.campaigns, key=lambda c: (space.campaigns[c].start or now, c))
+    index = _index(snapshots)
     reports = []
     for cid in chosen:
         window = _window(space.campaigns[cid], since, until)
@@ -135,9 +136,9 @@ def compute(space: Workspace, ledger: Ledger, snapshots: Snapshots, now: datetim
                 raise UsageError(f"campaign {cid!r} has no days between --from and --to; it runs "
                                  f"{_span(space.campaigns[cid], zone)}")
             continue
-        pairs = _pairs(space, ledger, snapshots, by_pair, cid, window)
+        pairs = _pairs(space, ledger, index, cid, window)
         reports.append(_campaign(space.campaigns[cid], pairs, window, now, zone, space.settings.channels))
-    if not reports:
+    if not reports and space.campaigns:
         raise UsageError("no campaign has days between --from and --to")
     channels = space.settings.channels
     return {
@@ -158,7 +159,6 @@ def _day(text: str | None, option: str, zone: ZoneInfo, *, end_of_day: bool) -> 
     try:
         if not _DATE.match(text.strip()):
             raise ValueError
-        date.fromisoformat(text.strip())
         return parse_instant(text.strip(), zone, end_of_day=end_of_day)
     except ValueError:
         raise UsageError(f"{option}: {text!r} is not a date; write YYYY-MM-DD") from None
@@ -173,22 +173,33 @@ def _window(campaign: Campaign, since: datetime | None, until: datetime | None) 
 
 
 def _span(campaign: Campaign, zone: ZoneInfo) -> str:
-    from cmops.schedule import fmt_window
-
     assert campaign.start is not None and campaign.end is not None
     return fmt_window(campaign.start, campaign.end, zone)
 
 
-def _records(snapshots: Snapshots) -> dict[tuple[str, str], dict[int, dict[str, Any]]]:
-    found: dict[tuple[str, str], dict[int, dict[str, Any]]] = defaultdict(dict)
+def count(record: dict[str, Any], name: str) -> int | None:
+    """One count of a snapshot line; a value that is not a whole number (a hand edit) is none."""
+    value = record.get(name)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+PairKey = tuple[str, str]
+Index = tuple[dict[PairKey, dict[int, dict[str, Any]]], dict[PairKey, list[int]]]
+
+
+def _index(snapshots: Snapshots) -> Index:
+    """Latest records and gone parts by (post, channel)."""
+    latest: dict[PairKey, dict[int, dict[str, Any]]] = defaultdict(dict)
     for (post, channel, part), record in snapshots.latest.items():
-        found[(post, channel)][part] = record
-    return found
+        latest[(post, channel)][part] = record
+    gone: dict[PairKey, list[int]] = defaultdict(list)
+    for post, channel, part in sorted(snapshots.gone):
+        gone[(post, channel)].append(part)
+    return latest, gone
 
 
-def _pairs(space: Workspace, ledger: Ledger, snapshots: Snapshots,
-           by_pair: dict[tuple[str, str], dict[int, dict[str, Any]]], cid: str,
-           window: Window) -> list[Pair]:
+def _pairs(space: Workspace, ledger: Ledger, index: Index, cid: str, window: Window) -> list[Pair]:
+    latest, gone = index
     pairs = []
     for post in space.posts:
         if post.campaign != cid or post.status in ("draft", "retracted"):
@@ -200,8 +211,8 @@ def _pairs(space: Workspace, ledger: Ledger, snapshots: Snapshots,
                 continue
             pair = Pair(post, rendition.channel, rendition.publish_at, track)
             if pair.measured:
-                pair.records = dict(by_pair.get((post.id, channel_id), {}))
-                pair.gone = sorted(k[2] for k in snapshots.gone if k[:2] == (post.id, channel_id))
+                pair.records = dict(latest.get((post.id, channel_id), {}))
+                pair.gone = gone.get((post.id, channel_id), [])
             pairs.append(pair)
     pairs.sort(key=lambda p: (p.post.id, p.channel.id))
     return pairs
@@ -212,7 +223,7 @@ def _campaign(campaign: Campaign, pairs: list[Pair], window: Window, now: dateti
     measured_parts = sum(len(p.records) for p in pairs)
     has_metrics = measured_parts > 0
     goals = [_goal(g, pairs, window, now, zone, channels, has_metrics) for g in campaign.goals]
-    per_channel = _per_channel(pairs, has_metrics)
+    per_channel = _per_channel(pairs)
     posts = _post_totals(pairs) if has_metrics else []
     return {
         "id": campaign.id,
@@ -225,14 +236,10 @@ def _campaign(campaign: Campaign, pairs: list[Pair], window: Window, now: dateti
         "posts": _posts(pairs),
         "channels": per_channel,
         "territories": _per_territory(per_channel),
-        "engage_most": [{"channel": cid, "territory": row["territory"],
-                         "engagements_per_post": row["engagements_per_post"]}
-                        for cid, row in sorted(per_channel.items(),
-                                               key=lambda kv: (-(kv[1]["engagements_per_post"] or 0), kv[0]))
-                        if row["engagements_per_post"] is not None],
+        "engage_most": _engage_most(per_channel),
         "top": posts[:3],
         "bottom": sorted(posts[3:], key=lambda p: (p["engagements"], p["post"]))[:3],
-        "tags": _tags(pairs, has_metrics),
+        "tags": _tags(pairs),
         "best_times": _best_times(pairs) if has_metrics else {},
         "series": _series(pairs, campaign, window, now, zone, has_metrics),
     }
@@ -323,7 +330,7 @@ def _sum(values: Iterable[int | None]) -> int | None:
     return sum(present) if present else None
 
 
-def _per_channel(pairs: list[Pair], has_metrics: bool) -> dict[str, dict[str, Any]]:
+def _per_channel(pairs: list[Pair]) -> dict[str, dict[str, Any]]:
     grouped: dict[str, list[Pair]] = defaultdict(list)
     for pair in pairs:
         grouped[pair.channel.id].append(pair)
@@ -331,14 +338,14 @@ def _per_channel(pairs: list[Pair], has_metrics: bool) -> dict[str, dict[str, An
     for cid, group in sorted(grouped.items()):
         channel = group[0].channel
         published = sum(1 for p in group if p.published)
-        records = [r for p in group for r in p.records.values()] if has_metrics else []
+        records = [r for p in group for r in p.records.values()]
         row: dict[str, Any] = {
             "platform": channel.platform, "territory": channel.language or NO_TERRITORY,
             "timezone": channel.zone.key, "measured": channel.platform in MEASURABLE,
             "planned": len(group), "published": published,
         }
         for name in (*COUNTS, "engagements"):
-            row[name] = _sum(int(r[name]) if name in r else None for r in records)
+            row[name] = _sum(count(r, name) for r in records)
         row["engagements_per_post"] = _per_post(row["engagements"], published)
         result[cid] = row
     return result
@@ -364,6 +371,14 @@ def _per_territory(per_channel: dict[str, dict[str, Any]]) -> dict[str, dict[str
     return result
 
 
+def _engage_most(per_channel: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """The measured communities, most engagements per published post first."""
+    ranked = sorted((-row["engagements_per_post"], cid) for cid, row in per_channel.items()
+                    if row["engagements_per_post"] is not None)
+    return [{"channel": cid, "territory": per_channel[cid]["territory"], "engagements_per_post": -per_post}
+            for per_post, cid in ranked]
+
+
 def _post_totals(pairs: list[Pair]) -> list[dict[str, Any]]:
     """Measured posts, most engaging first (ties by post id)."""
     grouped: dict[str, list[Pair]] = defaultdict(list)
@@ -379,7 +394,7 @@ def _post_totals(pairs: list[Pair]) -> list[dict[str, Any]]:
     return rows
 
 
-def _tags(pairs: list[Pair], has_metrics: bool) -> dict[str, dict[str, Any]]:
+def _tags(pairs: list[Pair]) -> dict[str, dict[str, Any]]:
     published: dict[str, set[str]] = defaultdict(set)
     engagements: dict[str, list[int]] = defaultdict(list)
     for pair in pairs:
@@ -387,7 +402,7 @@ def _tags(pairs: list[Pair], has_metrics: bool) -> dict[str, dict[str, Any]]:
             published.setdefault(tag, set())  # every planned tag gets a row
             if pair.published:
                 published[tag].add(pair.post.id)
-            if pair.records and has_metrics:
+            if pair.records:
                 engagements[tag].append(pair.total("engagements"))
     return {tag: {"posts": len(posts), "engagements": _sum(engagements.get(tag, []))}
             for tag, posts in sorted(published.items())}
@@ -422,7 +437,7 @@ def _best_times(pairs: list[Pair]) -> dict[str, Any]:
     return result
 
 
-def _best(posts: list[tuple[datetime, int]], key: Any) -> tuple[int, float, int]:
+def _best(posts: list[tuple[datetime, int]], key: Callable[[datetime], int]) -> tuple[int, float, int]:
     buckets: dict[int, list[int]] = defaultdict(list)
     for when, engagements in posts:
         buckets[key(when)].append(engagements)
@@ -445,7 +460,7 @@ def _series(pairs: list[Pair], campaign: Campaign, window: Window, now: datetime
         for index, record in pair.records.items():
             when = pair.part_time(index)
             if when is not None:
-                by_day[max(when.astimezone(zone).date(), first)] += int(record.get("engagements", 0))
+                by_day[max(when.astimezone(zone).date(), first)] += count(record, "engagements") or 0
     running, values = 0, []
     for day in days:
         running += by_day.get(day, 0)

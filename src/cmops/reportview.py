@@ -12,6 +12,7 @@ from typing import Any
 from xml.etree import ElementTree
 
 from cmops.metrics import COUNTS
+from cmops.report import NO_CAMPAIGNS
 
 BAR_WIDTH = 20
 STATUSES = ("published", "missed", "pending")
@@ -91,11 +92,12 @@ def tables(c: dict[str, Any], link: Cell, progress: Cell) -> list[Table]:
                 i.get("published_at") or i.get("missed_for") or i["scheduled"] or "when merged",
                 number(i.get("engagements")), link(i.get("url"))]
                for status in STATUSES for i in posts["lists"][status]], frozenset({4}), "No posts planned."),
-        Table("Channels", ["Channel", "Platform", "Territory", "Published", *counts, "Per post"],
-              [[cid, r["platform"], r["territory"], r["published"],
-                *(number(r[n]) if r["measured"] else "not measured" for n in counts),
-                number(r["engagements_per_post"])] for cid, r in c["channels"].items()],
-              frozenset(range(3, 4 + len(counts)))),
+        Table("Channels", ["Channel", "Platform", "Territory", "Published", *(n.capitalize() for n in counts),
+                           "Per post"],
+              [[cid, r["platform"], r["territory"], r["published"], *(number(r[n]) for n in counts),
+                number(r["engagements_per_post"]) if r["measured"] else "not measured"]
+               for cid, r in c["channels"].items()],
+              frozenset(range(3, 5 + len(counts)))),
         Table("Territories", ["Territory", "Channels", "Published", "Engagements", "Per post"],
               [[t, ", ".join(r["channels"]), r["published"], number(r["engagements"]),
                 number(r["engagements_per_post"])] for t, r in c["territories"].items()],
@@ -115,6 +117,8 @@ def tables(c: dict[str, Any], link: Cell, progress: Cell) -> list[Table]:
 
 def _header(data: dict[str, Any]) -> list[str]:
     lines = [f"Report at {data['generated_at']}; days in {data['timezone']}.", data["note"]]
+    if not data["campaigns"]:
+        lines.append(f"No campaigns yet: {NO_CAMPAIGNS}.")
     if data["not_measured"]:
         lines.append("Not measured (these platforms give no counts): "
                      + ", ".join(f"{c} ({p})" for c, p in data["not_measured"].items()) + ".")
@@ -123,7 +127,7 @@ def _header(data: dict[str, Any]) -> list[str]:
 
 def _window(c: dict[str, Any]) -> str:
     window = c["window"]
-    return f"{c['id']}, {window['from']} to {window['to']} ({window['timezone']})"
+    return f"{c['id']} · {window['from']} to {window['to']}, days in {window['timezone']}"
 
 
 # -- text -------------------------------------------------------------------------------------------
@@ -138,7 +142,7 @@ def bar(goal: dict[str, Any]) -> str:
 def text(data: dict[str, Any]) -> str:
     lines = _header(data)
     for c in data["campaigns"]:
-        lines += ["", f"== {c['name']} ({_window(c)}) =="]
+        lines += ["", f"== {c['name']} ==", _window(c)]
         if c["metrics"] != "measured":
             lines.append(NO_METRICS)
         for table in tables(c, lambda url: url or "", bar):
@@ -180,7 +184,9 @@ def cell(value: Any) -> str:
 
 
 def markdown(data: dict[str, Any]) -> str:
-    lines = ["## Campaign report", "", *(cell(line) for line in _header(data))]
+    lines = ["## Campaign report"]
+    for line in _header(data):
+        lines += ["", cell(line)]
     for c in data["campaigns"]:
         lines += ["", f"### {cell(c['name'])}", "", cell(_window(c))]
         if c["metrics"] != "measured":
@@ -226,19 +232,19 @@ CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 CSS = """
 body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1d2330;background:#f6f7f9;
 margin:0;padding:24px}
-main{max-width:1060px;margin:0 auto}
+main{max-width:1100px;margin:0 auto}
 h1{font-size:24px;margin:0 0 4px}h2{font-size:20px;margin:0 0 4px}h3{font-size:16px;margin:22px 0 8px}
 .meta{color:#5b6475;margin:2px 0}
 section{background:#fff;border:1px solid #dde1e8;border-radius:10px;padding:20px 24px;margin:22px 0}
 table{border-collapse:collapse;width:100%;font-size:14px}
-th,td{text-align:left;padding:5px 8px;border-bottom:1px solid #eceef2;vertical-align:top}
+th,td{text-align:left;padding:5px 8px;border-bottom:1px solid #eceef2;vertical-align:top;white-space:nowrap}
 th{background:#f1f3f6;font-weight:600}.n{text-align:right;font-variant-numeric:tabular-nums}
 .bar{display:inline-block;vertical-align:middle;background:#e6e9ef;border-radius:4px;height:10px;width:120px;
 margin-right:6px;overflow:hidden}
 .bar span{display:block;height:100%;background:#2f7ae5}.bar span.done{background:#2a9d58}
 .empty{color:#7a5200;background:#fff6e0;border:1px solid #f0d9a0;border-radius:6px;padding:8px 12px}
 .charts svg{width:100%;height:auto;margin:6px 0}
-a{color:#1f5fbf;word-break:break-all}
+a{color:#1f5fbf;word-break:break-all;white-space:normal}
 """
 
 
@@ -293,7 +299,8 @@ def page(data: dict[str, Any]) -> str:
     if data["warnings"]:
         items = "".join(f"<li>{_e(w)}</li>" for w in data["warnings"])
         body.append(f"<h3>Warnings</h3><ul>{items}</ul>")
-    title = "Campaign report: " + ", ".join(c["name"] for c in data["campaigns"])
+    names = ", ".join(c["name"] for c in data["campaigns"])
+    title = f"Campaign report: {names}" if names else "Campaign report"
     return ('<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
             f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
             '<meta name="viewport" content="width=device-width,initial-scale=1">'
@@ -307,12 +314,14 @@ def _charts(c: dict[str, Any], index: int) -> list[str]:
 
     style = pygal.style.Style(background="white", plot_background="white",
                               font_family="system-ui, sans-serif", colors=("#2f7ae5", "#e5862f"))
-    options = {"js": [], "disable_xml_declaration": True, "width": 900, "height": 340, "style": style,
+    options = {"js": [], "disable_xml_declaration": True, "width": 900, "height": 320, "style": style,
                "legend_at_bottom": True}
     charts = []
     series = c["series"]
     if series["engagements"] and series["days"]:
-        line = pygal.Line(title="Cumulative engagements", x_label_rotation=30, **options)
+        every = -(-len(series["days"]) // 14)  # at most about 14 day labels, however long the campaign
+        line = pygal.Line(title="Cumulative engagements", x_label_rotation=30, include_x_axis=True,
+                          x_labels_major_every=every, show_minor_x_labels=every == 1, **options)
         line.x_labels = [d[5:] for d in series["days"]]
         line.add("Engagements", series["engagements"])
         if series["goal"] is not None:
