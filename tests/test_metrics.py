@@ -243,3 +243,19 @@ def test_a_torn_line_is_a_warning_and_the_next_append_starts_a_fresh_line(world:
     assert done.code == 0
     text = shard.read_text().splitlines()
     assert text[0] == '{"post": "p00", "channel": "mas' and json.loads(text[1])["post"] == "p00"
+
+
+def test_a_hand_edited_count_is_a_warning_not_a_number(tmp_path: Path) -> None:
+    shard = tmp_path / "metrics/snapshots/2026/12.jsonl"
+    shard.parent.mkdir(parents=True)
+    shard.write_text('{"post":"p","channel":"masto","part":0,"id":"1","mark":"1h","taken_at":"2026-12-01T10:00:00Z",'
+                     '"likes":3}\n'
+                     '{"post":"p","channel":"masto","part":0,"id":"1","mark":"1d","taken_at":"2026-12-02T10:00:00Z",'
+                     '"likes":"many"}\n'
+                     '{"post":"q","channel":"masto","part":0,"id":"2","mark":"1h","taken_at":"2026-12-01T10:00:00Z",'
+                     '"likes":2,"reposts":1}\n')
+    snaps = metrics.read(tmp_path)
+    assert [f.code for f in snaps.findings] == ["metrics.bad-line"]
+    assert ("p", "masto", 0) not in snaps.latest
+    assert snaps.taken[("p", "masto", 0)] == {3600, 86400}
+    assert snaps.latest[("q", "masto", 0)]["engagements"] == 3

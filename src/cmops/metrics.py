@@ -151,6 +151,17 @@ def read(root: Path) -> Snapshots:
                                               f"cannot read snapshots: {exc.strerror}"))
             continue
         _fold(rel, data, snapshots)
+    # Counts are checked, and summed, only where they are used: on each part's latest line.
+    for key, record in list(snapshots.latest.items()):
+        counts = [record.get(name, 0) for name in COUNTS]
+        if all(type(value) is int for value in counts):
+            record["engagements"] = sum(counts)
+            continue
+        del snapshots.latest[key]
+        snapshots.findings.append(Finding(
+            str(record.get("file", METRICS_DIR)), 1, 1, "$", "metrics.bad-line", "warning",
+            f"the latest snapshot of {key[0]} on {key[1]} has counts that are not whole numbers "
+            "(edited by hand?); it is ignored"))
     return snapshots
 
 
@@ -173,15 +184,14 @@ def _fold(rel: str, data: bytes, snapshots: Snapshots) -> None:
             gone.add(key)
             continue
         after = record["after"]
-        record["engagements"] = sum(record.get(name, 0) for name in COUNTS)
         marks = taken.get(key)
         if marks is None:
             taken[key] = {after}
             latest[key] = record
             continue
         marks.add(after)
-        best = latest[key]
-        if (after, str(record.get("taken_at"))) >= (best["after"], str(best.get("taken_at"))):
+        best = latest.get(key)
+        if best is None or (after, str(record.get("taken_at"))) >= (best["after"], str(best.get("taken_at"))):
             latest[key] = record
 
 
@@ -193,22 +203,16 @@ def _parse(raw: bytes) -> Any:
 
 
 def _key(record: Any) -> PartKey | None:
-    if not isinstance(record, dict):
+    if type(record) is not dict:
         return None
     post, channel, part = record.get("post"), record.get("channel"), record.get("part")
-    if not (isinstance(post, str) and isinstance(channel, str) and type(part) is int):
+    if type(post) is not str or type(channel) is not str or type(part) is not int:
         return None
-    after = record.get("after")
-    if type(after) is not int:
+    if type(record.get("after")) is not int:
         after = _seconds(record.get("mark"))
         if after is None:
             return None
         record["after"] = after
-    if record.get("gone") is not True:
-        for name in COUNTS:
-            value = record.get(name, 0)
-            if type(value) is not int:
-                return None
     return (post, channel, part)
 
 
