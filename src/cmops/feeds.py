@@ -32,6 +32,13 @@ def feed_paths(root: Path, settings: Settings) -> dict[str, Path]:
     return paths
 
 
+def feed_files(root: Path, settings: Settings) -> list[str]:
+    """The feed files, workspace-relative: derived from the receipts, so git operations reset
+    and rebuild them instead of merging them."""
+    base = root.resolve()
+    return [path.relative_to(base).as_posix() for path in feed_paths(root, settings).values()]
+
+
 def rebuild_feeds(root: Path, space: Workspace, ledger: Ledger) -> list[str]:
     """Write every feed channel's file; the workspace-relative paths that changed."""
     from cmops.platforms.feed import FeedEntry, render_feed, write_feed

@@ -138,12 +138,12 @@ class GitHub:
         """Seconds to wait when the answer is a (primary or secondary) rate limit, else None."""
         if response.status_code not in (403, 429):
             return None
-        retry_after = response.headers.get("retry-after")
-        if retry_after is not None:
-            try:
-                return max(0.0, float(retry_after))
-            except ValueError:
-                return 60.0
+        if response.headers.get("retry-after") is not None:
+            from cmops.platforms.base import retry_after_seconds
+
+            # Seconds or an HTTP date, as the platforms send it; unreadable: a minute.
+            seconds = retry_after_seconds(response)
+            return 60.0 if seconds is None else seconds
         if response.headers.get("x-ratelimit-remaining") == "0":
             try:
                 return max(0.0, float(response.headers.get("x-ratelimit-reset", "")) - self.clock()) + 1

@@ -159,7 +159,7 @@ def read(root: Path) -> Snapshots:
             continue
         del snapshots.latest[key]
         snapshots.findings.append(Finding(
-            str(record.get("file", METRICS_DIR)), 1, 1, "$", "metrics.bad-line", "warning",
+            SNAPSHOTS_DIR, 1, 1, "$", "metrics.bad-line", "warning",
             f"the latest snapshot of {key[0]} on {key[1]} has counts that are not whole numbers "
             "(edited by hand?); it is ignored"))
     return snapshots

@@ -66,14 +66,14 @@ def links(track: Track) -> tuple[str, str]:
 
 def post_report(post: str, tracks: list[Track]) -> str | None:
     """The comment body for one post, or None while nothing of it is out."""
+    if not any(track.published() for track in tracks):
+        return None
     rows = []
     for track in sorted(tracks, key=lambda t: t.channel):
         where, status = links(track)
         if status:
             when = (track.first_published_at or track.last_change_at or "")[:16].replace("T", " ")
             rows.append(f"| {track.channel} | {status} | {where} | {when} |")
-    if not any("published" in row for row in rows):
-        return None
     return "\n".join([f"**Published:** `{post}` (`{POSTS_DIR}/{post}.md`)", "",
                       "| Channel | Status | Link | When (UTC) |", "| --- | --- | --- | --- |", *rows])
 
@@ -138,13 +138,11 @@ def report_published(root: Path, gh: GitHub, say: Callable[[str], None], *, comm
     failed: list[str] = []
     with lock.exclusive(root, 600.0, on_wait=lambda: say("a publish run is busy here; waiting")):
         if push:
-            from cmops.feeds import feed_paths
+            from cmops.feeds import feed_files
             from cmops.gitops import sync
             from cmops.workspace import load_settings
 
-            derived = [p.relative_to(root.resolve()).as_posix()
-                       for p in feed_paths(root, load_settings(root)).values()]
-            sync(root, say, derived, ledger_mod.STATE_DIR)
+            sync(root, say, feed_files(root, load_settings(root)), ledger_mod.STATE_DIR)
         ledger = ledger_mod.read(root)
         todo = pending(ledger, now)
         if not todo:

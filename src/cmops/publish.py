@@ -52,6 +52,35 @@ FIRST_PAUSE = 2.0
 LONGEST_PAUSE = 120.0
 
 
+class RetriesExhausted(Exception):
+    """An idempotent call still failed after bounded retries (or was asked to wait too long)."""
+
+    def __init__(self, error: Transient, attempts: int) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.attempts = attempts
+
+
+def retrying(call: Callable[[], T], sleep: Callable[[float], None],
+             say: Callable[[str], None] | None = None) -> T:
+    """Run an idempotent call (an edit, a deletion, a read) and retry it on transient failures:
+    at most :data:`ATTEMPTS` times, waiting as a 429 asks (up to :data:`LONGEST_PAUSE`) or
+    backing off from :data:`FIRST_PAUSE`. Raises :class:`RetriesExhausted` when it gives up."""
+    pause = FIRST_PAUSE
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            return call()
+        except Transient as exc:
+            wait = exc.retry_after if isinstance(exc, RateLimited) and exc.retry_after else pause
+            if attempt == ATTEMPTS or wait > LONGEST_PAUSE:
+                raise RetriesExhausted(exc, attempt) from None
+            if say is not None:
+                say(f"{exc}; retrying in {wait:.0f} s")
+            sleep(wait)
+            pause = min(pause * 2, LONGEST_PAUSE)
+    raise AssertionError("unreachable")
+
+
 class ChannelDown(Exception):
     """Stop using this channel for the rest of the run (the reason is in ``args[0]``)."""
 
@@ -332,21 +361,14 @@ class Engine:
 
     def _retrying(self, call: Callable[[], T], action: Action) -> T:
         """Edits and deletions are idempotent: retry them on any transient failure."""
-        pause = FIRST_PAUSE
-        for attempt in range(1, ATTEMPTS + 1):
-            try:
-                return call()
-            except Transient as exc:
-                wait = exc.retry_after if isinstance(exc, RateLimited) and exc.retry_after else pause
-                if attempt == ATTEMPTS or wait > LONGEST_PAUSE:
-                    raise ChannelDown(f"{exc} (after {attempt} attempts)") from None
-                self.clock.sleep(wait)
-                pause = min(pause * 2, LONGEST_PAUSE)
-            except ChannelUnusable as exc:
-                raise ChannelDown(str(exc)) from None
-            except PlatformError as exc:
-                raise PartStopped(f"{action.kind} refused: {exc}") from None
-        raise AssertionError("unreachable")
+        try:
+            return retrying(call, self.clock.sleep)
+        except RetriesExhausted as out:
+            raise ChannelDown(f"{out.error} (after {out.attempts} attempts)") from None
+        except ChannelUnusable as exc:
+            raise ChannelDown(str(exc)) from None
+        except PlatformError as exc:
+            raise PartStopped(f"{action.kind} refused: {exc}") from None
 
     # -- receipts -------------------------------------------------------------------------
 

@@ -88,7 +88,7 @@ def run_publish(root: Path, *, at: str | None, dry_run: bool, only: str | None, 
                 lock_timeout: float | None = None) -> int:
     """Publish what is due; 0 when everything planned was done, 1 when something is left."""
     from cmops import lock
-    from cmops.feeds import feed_paths
+    from cmops.feeds import feed_files
     from cmops.workspace import load_settings
 
     clock = clock_for(at)
@@ -100,7 +100,7 @@ def run_publish(root: Path, *, at: str | None, dry_run: bool, only: str | None, 
         say(render(probe.plan, "text", with_later=False))
         return 1 if probe.plan.problems() else 0
     settings = load_settings(root)
-    derived = [p.relative_to(root.resolve()).as_posix() for p in feed_paths(root, settings).values()]
+    derived = feed_files(root, settings)
     timeout = lock_timeout if lock_timeout is not None else settings.lookahead.total_seconds() + 600
     with lock.exclusive(root, timeout, on_wait=lambda: say("another publish is running; waiting")):
         if push:

@@ -13,26 +13,21 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping
 from functools import partial
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Protocol
 
 from cmops import ledger as ledger_mod
 from cmops import metrics
 from cmops.publishing import clock_for
 
-T = TypeVar("T")
+if TYPE_CHECKING:
+    from cmops.clock import Clock
+    from cmops.model import Channel
 
 
 class Counter(Protocol):
     COUNT_BATCH: int
 
     def counts(self, ids: list[str]) -> dict[str, dict[str, int]]: ...
-
-
-#: Tests replace this to put a MockTransport behind every adapter.
-def _client() -> Any:
-    from cmops import publishing
-
-    return publishing.CLIENT_FACTORY()
 
 
 def run_snapshot(root: Path, *, at: str | None, commit: bool, push: bool, say: Callable[[str], None],
@@ -76,17 +71,20 @@ def run_snapshot(root: Path, *, at: str | None, commit: bool, push: bool, say: C
     return 1 if left else 0
 
 
-def _fetch(root: Path, channels: Mapping[str, Any], due: list[metrics.Due], clock: Any,
+def _fetch(root: Path, channels: Mapping[str, Channel], due: list[metrics.Due], clock: Clock,
            env: Mapping[str, str], say: Callable[[str], None], taken: list[str], left: list[str],
            progress: Callable[[int, int], None] | None) -> None:
     from cmops import platforms
     from cmops.platforms.base import PlatformError, Setup
+    from cmops.publish import RetriesExhausted, retrying
 
     by_channel: dict[str, list[metrics.Due]] = defaultdict(list)
     for item in due:
         by_channel[item.part.channel].append(item)
     done = 0
-    client = _client()
+    from cmops import publishing
+
+    client = publishing.CLIENT_FACTORY()  # tests put a MockTransport behind it
     try:
         for channel_id, items in sorted(by_channel.items()):
             setup = Setup(channels[channel_id], client, root, env, clock.sleep)
@@ -97,7 +95,7 @@ def _fetch(root: Path, channels: Mapping[str, Any], due: list[metrics.Due], cloc
                 for start in range(0, len(items), size):
                     batch = items[start:start + size]
                     ids = [d.part.id for d in batch]
-                    found = _retrying(partial(adapter.counts, ids), clock.sleep, say)
+                    found = retrying(partial(adapter.counts, ids), clock.sleep, say)
                     when = clock.now()
                     records = [metrics.record_for(d, when, found.get(d.part.id)) for d in batch]
                     metrics.append(root, records, when)
@@ -110,26 +108,7 @@ def _fetch(root: Path, channels: Mapping[str, Any], due: list[metrics.Due], cloc
                         + (f", {gone} gone from the platform" if gone else ""))
                     if progress is not None:
                         progress(done, len(due))
-            except PlatformError as exc:
+            except (PlatformError, RetriesExhausted) as exc:
                 left.append(f"{channel_id}: {len(items) - fetched} snapshot(s): {exc}")
     finally:
         client.close()
-
-
-def _retrying(call: Callable[[], T], sleep: Callable[[float], None], say: Callable[[str], None]) -> T:
-    """Bounded retries of a read: 429 (waiting as told, up to two minutes) and 5xx/network."""
-    from cmops.platforms.base import RateLimited, Transient
-    from cmops.publish import ATTEMPTS, LONGEST_PAUSE
-
-    pause = 2.0
-    for attempt in range(1, ATTEMPTS + 1):
-        try:
-            return call()
-        except Transient as exc:
-            wait = exc.retry_after if isinstance(exc, RateLimited) and exc.retry_after is not None else pause
-            if attempt == ATTEMPTS or wait > LONGEST_PAUSE:
-                raise
-            say(f"{exc}; retrying in {wait:.0f} s")
-            sleep(wait)
-            pause *= 2
-    raise AssertionError("unreachable")  # pragma: no cover
